@@ -1,0 +1,70 @@
+"""Errors raised by the provider."""
+
+from __future__ import annotations
+
+from telzino_provider.version_compat import AirflowException
+
+#: Longest slice of a response body quoted in an error message.
+MAX_BODY_CHARS = 300
+
+_HINTS = {
+    401: "check the connection's access token or OAuth client id/secret",
+    403: "check that these credentials may use this agent",
+    404: "check the agent id and call id, and that the host is the API base URL without /v1",
+}
+
+
+def truncate_body(body: str | bytes | None, limit: int = MAX_BODY_CHARS) -> str:
+    """A response body cut to ``limit`` characters, safe to put in a message."""
+    if body is None:
+        return ""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "...(truncated)"
+
+
+class TelzinoValidationError(ValueError):
+    """Bad input, caught before any request is sent. The message names the field and the fix."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {problem}")
+
+
+class TelzinoApiError(AirflowException):
+    """A request to the Telzino API failed.
+
+    :param method: HTTP method of the failed request.
+    :param path: URL path (no query string, no secrets).
+    :param status_code: HTTP status, or None when no response arrived.
+    :param detail: what happened, already safe to log.
+    :param body: the response body; at most ``MAX_BODY_CHARS`` of it is quoted.
+    """
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        status_code: int | None,
+        detail: str,
+        body: str | bytes | None = None,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.status_code = status_code  # type: ignore[assignment]
+        parts = [f"Telzino API {method} {path}"]
+        parts.append(f"returned HTTP {status_code}" if status_code is not None else "got no response")
+        message = f"{' '.join(parts)}: {detail}"
+        if status_code in _HINTS:
+            message += f" ({_HINTS[status_code]})"
+        quoted = truncate_body(body)
+        if quoted:
+            message += f". Response body: {quoted}"
+        super().__init__(message)
+
+
+class TelzinoCallMayHaveBeenPlacedError(TelzinoApiError):
+    """Creating a call failed in a way that does not prove the call was not placed.
+
+    Never retried automatically: a second POST could dial the person twice.
+    """

@@ -1,0 +1,319 @@
+"""TelzinoHook: the ``telzino`` connection and the Telzino API methods.
+
+Transport concerns (auth, retries, paging) live in :mod:`telzino_provider.transport`; this module
+validates input, builds paths and shapes results.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from telzino_provider.connection import ConnectionSettings
+from telzino_provider.connection_form import CONN_FIELDS, CONN_TYPE, UI_FIELD_BEHAVIOUR
+from telzino_provider.exceptions import TelzinoApiError, TelzinoValidationError
+from telzino_provider.redaction import mask_phone
+from telzino_provider.statuses import CallStatus
+from telzino_provider.timeutil import to_utc
+from telzino_provider.transport import TelzinoTransport, iter_newest_first
+from telzino_provider.validation import (
+    MAX_PAGE_SIZE,
+    optional_call_context,
+    optional_callback_url,
+    optional_metadata,
+    optional_positive,
+    require_e164,
+    require_int_range,
+    require_statuses,
+    require_uuid,
+)
+from telzino_provider.version_compat import BaseHook
+
+log = logging.getLogger(__name__)
+
+StatusArg = str | CallStatus | Iterable[str | CallStatus] | None
+TimeArg = datetime | str | None
+
+
+class TelzinoHook(BaseHook):
+    """Talks to the Telzino API through the ``telzino`` connection.
+
+    Creating the hook reads nothing and sends nothing; the connection is looked up on first use.
+
+    :param telzino_conn_id: the Airflow connection id (conn type ``telzino``).
+    """
+
+    conn_name_attr = "telzino_conn_id"
+    default_conn_name = "telzino_default"
+    conn_type = CONN_TYPE
+    hook_name = "Telzino"
+
+    def __init__(self, telzino_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.telzino_conn_id = telzino_conn_id
+
+    # -- connection ---------------------------------------------------------------------------
+
+    @cached_property
+    def settings(self) -> ConnectionSettings:
+        return ConnectionSettings.from_connection(self.get_connection(self.telzino_conn_id))
+
+    @cached_property
+    def transport(self) -> TelzinoTransport:
+        return TelzinoTransport(self.settings)
+
+    def get_conn(self) -> TelzinoTransport:
+        """The transport (one requests session per hook)."""
+        return self.transport
+
+    def close(self) -> None:
+        if "transport" in self.__dict__:
+            self.transport.close()
+            del self.__dict__["transport"]
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Form layout for Airflow before 3.2 (3.2+ reads the provider info)."""
+        return {
+            "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+            "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+            "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra form fields for Airflow before 3.2, built from the same definition as ``conn-fields``."""
+        from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
+        from flask_babel import lazy_gettext
+        from wtforms import IntegerField, PasswordField, StringField
+        from wtforms.validators import NumberRange, Optional
+
+        widgets: dict[str, Any] = {}
+        for name, spec in CONN_FIELDS.items():
+            schema = spec["schema"]
+            label = lazy_gettext(spec["label"])
+            kinds = schema["type"]
+            if schema.get("format") == "password":
+                widgets[name] = PasswordField(label, widget=BS3PasswordFieldWidget())
+            elif "integer" in kinds:
+                widgets[name] = IntegerField(
+                    label,
+                    validators=[Optional(), NumberRange(min=0)],
+                    widget=BS3TextFieldWidget(),
+                    default=schema.get("default"),
+                )
+            else:
+                widgets[name] = StringField(
+                    label, widget=BS3TextFieldWidget(), default=_form_default(schema.get("default"))
+                )
+        return widgets
+
+    def test_connection(self) -> tuple[bool, str]:
+        """One cheap authenticated GET; the message tells bad credentials from a wrong or dead host."""
+        try:
+            settings = self.settings
+            body = self.transport.get("/v1/agents", {"page": 1, "limit": 1}, retry=False)
+        except TelzinoValidationError as err:
+            return False, f"Connection settings are invalid: {err}"
+        except TelzinoApiError as err:
+            return False, _explain_failure(err, self.settings.base_url)
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            return False, (
+                f"{settings.base_url} answered, but not like the Telzino API; "
+                "check the host (the API base URL, without /v1)"
+            )
+        return True, f"Connected to the Telzino API at {settings.base_url}; the credentials were accepted."
+
+    # -- outbound calls -----------------------------------------------------------------------
+
+    def iter_outbound_calls(
+        self,
+        agent_id: str,
+        *,
+        status: StatusArg = None,
+        created_after: TimeArg = None,
+        created_before: TimeArg = None,
+        page_size: int = MAX_PAGE_SIZE,
+        max_calls: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the agent's outbound calls, newest first, each once, lazily page by page.
+
+        :param agent_id: the agent's UUID.
+        :param status: None for all, one status, or a list; each must be a documented status.
+        :param created_after: inclusive lower bound on ``created_at`` (datetime or ISO-8601; naive = UTC).
+        :param created_before: exclusive upper bound on ``created_at``.
+        :param page_size: calls per request, 1 to 100.
+        :param max_calls: stop after this many calls.
+        """
+        agent = require_uuid("agent_id", agent_id)
+        statuses = require_statuses("status", status)
+        after = to_utc("created_after", created_after)
+        before = to_utc("created_before", created_before)
+        if after is not None and before is not None and after >= before:
+            raise TelzinoValidationError("created_before", "must be later than created_after")
+        limit = require_int_range("page_size", page_size, 1, MAX_PAGE_SIZE)
+        cap = optional_positive("max_calls", max_calls)
+        calls = self._calls_newest_first(agent, statuses, after, before, limit)
+        return itertools.islice(calls, cap) if cap else calls
+
+    def list_outbound_calls(
+        self,
+        agent_id: str,
+        *,
+        status: StatusArg = None,
+        created_after: TimeArg = None,
+        created_before: TimeArg = None,
+        page_size: int = MAX_PAGE_SIZE,
+        max_calls: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """:meth:`iter_outbound_calls` collected into a list."""
+        return list(
+            self.iter_outbound_calls(
+                agent_id,
+                status=status,
+                created_after=created_after,
+                created_before=created_before,
+                page_size=page_size,
+                max_calls=max_calls,
+            )
+        )
+
+    def get_outbound_call(self, agent_id: str, call_id: str) -> dict[str, Any]:
+        """The call record (the authoritative state of a call)."""
+        agent = require_uuid("agent_id", agent_id)
+        call = require_uuid("call_id", call_id)
+        return _expect_object(self.transport.get(f"/v1/agents/{agent}/outbound-calls/{call}"), "GET", call)
+
+    def create_outbound_call(
+        self,
+        agent_id: str,
+        to_number: str,
+        *,
+        call_context: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        callback_url: str | None = None,
+    ) -> dict[str, Any]:
+        """Place a call. Not retried once the request may have reached the server.
+
+        :param agent_id: the agent that places the call.
+        :param to_number: E.164 number to dial.
+        :param call_context: up to 4000 characters added to the agent's prompt for this call.
+        :param metadata: JSON object (at most 16 KB) echoed back as ``request_metadata``.
+        :param callback_url: https URL for the result webhook.
+        """
+        agent = require_uuid("agent_id", agent_id)
+        body: dict[str, Any] = {"to_number": require_e164("to_number", to_number)}
+        optional = {
+            "call_context": optional_call_context("call_context", call_context),
+            "metadata": optional_metadata("metadata", metadata),
+            "callback_url": optional_callback_url("callback_url", callback_url),
+        }
+        body.update({key: value for key, value in optional.items() if value is not None})
+        describe = f"a call to {mask_phone(body['to_number'])} with metadata {body.get('metadata') or {}}"
+        path = f"/v1/agents/{agent}/outbound-calls"
+        created = _expect_object(self.transport.create(path, body, describe=describe), "POST", path)
+        log.info("Placed Telzino call %s to %s", created.get("id"), mask_phone(body["to_number"]))
+        return created
+
+    # -- call logs ----------------------------------------------------------------------------
+
+    def iter_call_logs(
+        self, agent_id: str, *, page_size: int = MAX_PAGE_SIZE, max_logs: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Yield the agent's call logs (transcripts), each once, in the order the API lists them."""
+        agent = require_uuid("agent_id", agent_id)
+        limit = require_int_range("page_size", page_size, 1, MAX_PAGE_SIZE)
+        cap = optional_positive("max_logs", max_logs)
+        path = f"/v1/agents/{agent}/call-logs"
+        entries = iter_newest_first(
+            lambda page: self.transport.get(path, {"page": page, "limit": limit}),
+            label=f"Telzino call logs of agent {agent}",
+            path=path,
+        )
+        logs = (item for _, item in entries)
+        return itertools.islice(logs, cap) if cap else logs
+
+    def get_transcripts(self, agent_id: str, transcript_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Find several calls' transcripts in one pass over the call logs; missing ids are left out."""
+        wanted = {require_uuid("transcript_ids", tid) for tid in transcript_ids if tid}
+        found: dict[str, dict[str, Any]] = {}
+        if not wanted:
+            return found
+        for entry in self.iter_call_logs(agent_id):
+            if entry.get("id") in wanted:
+                found[entry["id"]] = entry
+                if len(found) == len(wanted):
+                    break
+        return found
+
+    def get_transcript(self, agent_id: str, transcript_id: str) -> dict[str, Any] | None:
+        """The call log whose id is a call's ``transcript_id``, or None if it is not listed (yet)."""
+        tid = require_uuid("transcript_id", transcript_id)
+        return self.get_transcripts(agent_id, [tid]).get(tid)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _calls_newest_first(
+        self,
+        agent: str,
+        statuses: tuple[CallStatus, ...],
+        after: datetime | None,
+        before: datetime | None,
+        limit: int,
+    ) -> Iterator[dict[str, Any]]:
+        path = f"/v1/agents/{agent}/outbound-calls"
+
+        def stream(status: CallStatus | None) -> Iterator[tuple[datetime, dict[str, Any]]]:
+            params: dict[str, Any] = {"limit": limit}
+            if status is not None:
+                params["status"] = status.value
+            label = f"Telzino outbound calls of agent {agent}" + (f" ({status.value})" if status else "")
+            return iter_newest_first(
+                lambda page: self.transport.get(path, {**params, "page": page}),
+                label=label,
+                path=path,
+                created_after=after,
+                created_before=before,
+            )
+
+        if len(statuses) <= 1:
+            yield from (item for _, item in stream(statuses[0] if statuses else None))
+            return
+        # The API filters by one status: read one stream per status and merge them newest first.
+        merged = heapq.merge(*(stream(s) for s in statuses), key=lambda entry: entry[0], reverse=True)
+        track = not all(s.is_terminal for s in statuses)  # only a live call can show up in two streams
+        seen: set[str] = set()
+        for _, item in merged:
+            if track:
+                if item["id"] in seen:
+                    continue
+                seen.add(item["id"])
+            yield item
+
+
+def _expect_object(body: Any, method: str, what: str) -> dict[str, Any]:
+    if not isinstance(body, dict) or "id" not in body:
+        raise TelzinoApiError(method, what, 200, "expected a call object with an 'id'")
+    return body
+
+
+def _form_default(value: Any) -> Any:
+    return None if value is None else str(value)
+
+
+def _explain_failure(err: TelzinoApiError, base_url: str) -> str:
+    status = err.status_code
+    if status in (401, 403):
+        return (
+            f"Telzino rejected the credentials (HTTP {status}): check the access token or client id/secret."
+        )
+    if status is None:
+        return f"Could not reach {base_url}: {err}. Check the host and the network."
+    if status == 404:
+        return f"{base_url} has no Telzino API (HTTP 404): check the host is the API base URL, without /v1."
+    return f"Telzino API at {base_url} failed: {err}"

@@ -1,0 +1,90 @@
+"""Every Airflow import the provider needs, resolved once, newest location first.
+
+Airflow moved its public classes between 2.10 and 3.3 (``airflow.sdk`` from 3.0, ``BaseHook`` there
+from 3.1, the exceptions from 3.2). The rest of the package imports from here only, so a version
+difference is handled in exactly one place.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version as _dist_version
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+from packaging.version import Version
+
+AIRFLOW_VERSION = Version(Version(_dist_version("apache-airflow")).base_version)
+AIRFLOW_V_3_0_PLUS = Version("3.0.0") <= AIRFLOW_VERSION
+AIRFLOW_V_3_1_PLUS = Version("3.1.0") <= AIRFLOW_VERSION
+AIRFLOW_V_3_2_PLUS = Version("3.2.0") <= AIRFLOW_VERSION
+#: Airflow 3.2+ builds the connection form from ``conn-fields`` in the provider info.
+CONN_FIELDS_IN_PROVIDER_INFO = AIRFLOW_V_3_2_PLUS
+
+if AIRFLOW_V_3_0_PLUS:
+    from airflow.sdk import BaseOperator, BaseOperatorLink, BaseSensorOperator, PokeReturnValue
+
+    # 3.0 serves it lazily from airflow.sdk.execution_time.secrets_masker; airflow.utils.log is gone.
+    from airflow.sdk.log import mask_secret
+else:
+    from airflow.models import BaseOperator, BaseOperatorLink  # type: ignore
+    from airflow.sensors.base import BaseSensorOperator, PokeReturnValue  # type: ignore
+    from airflow.utils.log.secrets_masker import mask_secret  # type: ignore
+
+if AIRFLOW_V_3_1_PLUS:
+    from airflow.sdk import BaseHook
+else:
+    from airflow.hooks.base import BaseHook  # type: ignore
+
+if AIRFLOW_V_3_2_PLUS:
+    from airflow.sdk import conf
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        TaskDeferred,
+    )
+else:
+    from airflow.configuration import conf  # type: ignore
+    from airflow.exceptions import (  # type: ignore
+        AirflowException,
+        AirflowSensorTimeout,
+        AirflowSkipException,
+        TaskDeferred,
+    )
+
+if TYPE_CHECKING:
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.sdk import Context
+    else:
+        from airflow.utils.context import Context  # type: ignore
+else:
+    Context = Any
+
+
+def default_deferrable() -> bool:
+    """The ``[operators] default_deferrable`` setting, read when an operator is built."""
+    return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+__all__ = [
+    "AIRFLOW_VERSION",
+    "AIRFLOW_V_3_0_PLUS",
+    "AIRFLOW_V_3_1_PLUS",
+    "AIRFLOW_V_3_2_PLUS",
+    "CONN_FIELDS_IN_PROVIDER_INFO",
+    "AirflowException",
+    "AirflowSensorTimeout",
+    "AirflowSkipException",
+    "BaseHook",
+    "BaseOperator",
+    "BaseOperatorLink",
+    "BaseSensorOperator",
+    "BaseTrigger",
+    "Context",
+    "PokeReturnValue",
+    "TaskDeferred",
+    "TriggerEvent",
+    "conf",
+    "default_deferrable",
+    "mask_secret",
+]

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from telzino_provider.connection import ConnectionSettings, normalize_base_url
+from telzino_provider.connection_form import DEFAULT_BASE_URL
+from telzino_provider.exceptions import TelzinoValidationError
+from telzino_provider.version_compat import AIRFLOW_V_3_0_PLUS
+
+
+def make_conn(**kwargs):
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.models.connection import Connection
+    else:
+        from airflow.models import Connection
+    extra = kwargs.pop("extra", None)
+    return Connection(conn_id="t", conn_type="telzino", extra=json.dumps(extra) if extra else None, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        (None, DEFAULT_BASE_URL),
+        ("", DEFAULT_BASE_URL),
+        ("api.telzino.com", "https://api.telzino.com"),
+        ("https://api.telzino.com/", "https://api.telzino.com"),
+        ("http://127.0.0.1:8099", "http://127.0.0.1:8099"),
+        ("http://localhost:8099", "http://localhost:8099"),
+        ("http://[::1]:8099", "http://[::1]:8099"),
+    ],
+)
+def test_base_url_normalised(host, expected):
+    assert normalize_base_url(host) == expected
+
+
+@pytest.mark.parametrize("host", ["http://api.telzino.com", "http://10.0.0.5:8080", "http://127.example.com"])
+def test_plain_http_refused_for_non_loopback_hosts(host):
+    with pytest.raises(TelzinoValidationError, match="^host: plain http"):
+        normalize_base_url(host)
+
+
+def test_base_url_with_version_prefix_refused():
+    with pytest.raises(TelzinoValidationError, match="without /v1"):
+        normalize_base_url("https://api.telzino.com/v1")
+
+
+def test_port_field_is_appended():
+    assert normalize_base_url("http://127.0.0.1", 8099) == "http://127.0.0.1:8099"
+
+
+def test_static_token_settings_and_defaults():
+    settings = ConnectionSettings.from_connection(make_conn(host="api.telzino.com", password="s3cret-token"))
+    assert settings.auth_mode == "token"
+    assert (settings.connect_timeout, settings.read_timeout, settings.max_retries) == (10.0, 30.0, 5)
+    assert "s3cret-token" not in repr(settings)
+
+
+def test_oauth_settings_from_prefixed_and_plain_extras():
+    plain = make_conn(extra={"client_id": "cid", "client_secret": "sec-XYZ", "read_timeout": "12"})
+    prefixed = make_conn(extra={"extra__telzino__client_id": "cid", "extra__telzino__client_secret": "sec"})
+    for conn in (plain, prefixed):
+        settings = ConnectionSettings.from_connection(conn)
+        assert settings.auth_mode == "oauth"
+        assert settings.token_url == "https://api.telzino.com/oauth/token"
+        assert "sec-XYZ" not in repr(settings)
+    assert ConnectionSettings.from_connection(plain).read_timeout == 12.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({}, "password"),
+        ({"password": "tok", "extra": {"client_id": "c", "client_secret": "s"}}, "password"),
+        ({"extra": {"client_id": "c"}}, "client_secret"),
+        ({"extra": {"client_secret": "s"}}, "client_id"),
+        ({"password": "tok", "extra": {"read_timeout": "soon"}}, "read_timeout"),
+        ({"password": "tok", "extra": {"connect_timeout": 0}}, "connect_timeout"),
+        ({"password": "tok", "extra": {"max_retries": -1}}, "max_retries"),
+    ],
+)
+def test_bad_connection_settings_name_the_field(kwargs, field):
+    with pytest.raises(TelzinoValidationError) as err:
+        ConnectionSettings.from_connection(make_conn(**kwargs))
+    assert err.value.field == field

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import airflow
+import jsonschema
+
+from telzino_provider.get_provider_info import get_provider_info
+
+
+def test_provider_info_matches_airflow_schema():
+    schema_path = Path(airflow.__file__).parent / "provider_info.schema.json"
+    info = get_provider_info()
+    jsonschema.validate(info, json.loads(schema_path.read_text()))
+    assert info["package-name"] == "airflow-provider-telzino"
+    [conn] = info["connection-types"]
+    assert conn["connection-type"] == "telzino"
+    assert conn["hook-class-name"] == "telzino_provider.hooks.telzino.TelzinoHook"
+
+
+def test_listed_modules_import():
+    import importlib
+
+    info = get_provider_info()
+    for kind in ("hooks", "operators", "sensors", "triggers"):
+        for entry in info[kind]:
+            for module in entry["python-modules"]:
+                importlib.import_module(module)
+
+
+def test_airflow_cli_lists_the_hook():
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", "providers", "hooks", "-o", "json"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=120,
+        check=True,
+    )
+    [table] = [line for line in result.stdout.splitlines() if line.startswith("[{")]
+    row = next(r for r in json.loads(table) if r.get("connection_type") == "telzino")
+    assert row["class"] == "telzino_provider.hooks.telzino.TelzinoHook"
+    assert row["package_name"] == "airflow-provider-telzino"
+    assert row["conn_id_attribute_name"] == "telzino_conn_id"

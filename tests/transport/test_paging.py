@@ -1,0 +1,103 @@
+"""The newest-first pager on its own, with page sources that misbehave in ways a server might."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from telzino_provider.exceptions import TelzinoApiError
+from telzino_provider.transport.paging import iter_newest_first
+
+T0 = datetime(2026, 6, 11, 12, 0, tzinfo=timezone.utc)
+
+
+def item(n: int) -> dict:
+    return {"id": f"call-{n}", "created_at": (T0 + timedelta(minutes=n)).isoformat()}
+
+
+class ListSource:
+    """Serves ``items`` in pages; ``on_page`` may change the list between requests."""
+
+    def __init__(self, items, page_size, on_page=None, has_next_forever=False):
+        self.items, self.page_size, self.on_page = items, page_size, on_page
+        self.has_next_forever = has_next_forever
+        self.requests = 0
+
+    def __call__(self, page: int) -> dict:
+        self.requests += 1
+        start = (page - 1) * self.page_size
+        data = self.items[start : start + self.page_size]
+        total_pages = -(-len(self.items) // self.page_size)
+        body = {
+            "data": list(data),
+            "pagination": {"page": page, "totalPages": total_pages, "hasNext": page < total_pages},
+        }
+        if self.has_next_forever:
+            body["pagination"]["hasNext"] = True
+            body["data"] = [item(-page)]
+        if self.on_page:
+            self.on_page(self.items)
+        return body
+
+
+def read(source, **kwargs):
+    return [call["id"] for _, call in iter_newest_first(source, label="test", path="/p", **kwargs)]
+
+
+def test_unsorted_server_is_read_to_the_end_with_a_warning(caplog):
+    items = [item(n) for n in (9, 8, 7, 3, 6, 5, 1, 4, 2, 0)]
+    source = ListSource(items, page_size=3)
+    with caplog.at_level(logging.WARNING):
+        got = read(source, created_after=T0 + timedelta(minutes=2))
+    assert sorted(got) == sorted(f"call-{n}" for n in (9, 8, 7, 3, 6, 5, 4, 2))
+    assert len(got) == len(set(got))
+    assert "not sorted newest first" in caplog.text
+    assert source.requests == 4  # no early stop once the order is known to be broken
+
+
+def test_head_inserts_never_duplicate_or_drop():
+    counter = iter(range(1000, 2000))
+
+    def grow(items):
+        for _ in range(4):
+            items.insert(0, item(next(counter)))
+
+    items = [item(n) for n in range(50, 0, -1)]
+    got = read(ListSource(items, page_size=7, on_page=grow))
+    assert got == [f"call-{n}" for n in range(50, 0, -1)]
+
+
+def test_drift_larger_than_a_page():
+    counter = iter(range(1000, 2000))
+    pages_served = []
+
+    def burst(items):
+        pages_served.append(1)
+        if len(pages_served) <= 3:  # a burst of 25 new calls between each of the first requests
+            for _ in range(25):
+                items.insert(0, item(next(counter)))
+
+    items = [item(n) for n in range(60, 0, -1)]
+    got = read(ListSource(items, page_size=10, on_page=burst))
+    assert got == [f"call-{n}" for n in range(60, 0, -1)]
+
+
+def test_hard_page_bound_stops_a_server_that_never_ends():
+    source = ListSource([item(1)], page_size=1, has_next_forever=True)
+    with pytest.raises(TelzinoApiError, match="still reports more pages after 12"):
+        read(source)
+    assert source.requests == 12
+
+
+def test_empty_page_ends_even_if_has_next_lies():
+    source = ListSource([], page_size=5)
+    source.on_page = None
+    assert read(source) == []
+    assert source.requests == 1
+
+
+def test_response_without_data_list_is_an_error():
+    with pytest.raises(TelzinoApiError, match="expected a list response"):
+        read(lambda page: {"items": []})
