@@ -1,0 +1,100 @@
+"""Command line: run a standalone Telzino emulator until SIGINT/SIGTERM.
+
+    python -m telzino_provider.emulator [--host 127.0.0.1] [--port 8099] [--seed-calls N]
+                                        [--seed-hours H] [--speed S] [--seed SEED]
+
+Prints the connection details (one ``name: value`` per line) and a ready-to-paste
+``AIRFLOW_CONN_TELZINO_DEFAULT=...`` line, then serves. Exit code 0 on SIGINT/SIGTERM, 1 if the
+address cannot be bound, 2 on bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import signal
+import sys
+import threading
+from datetime import timedelta
+from types import FrameType
+
+from telzino_provider.emulator.emulator import TelzinoEmulator
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m telzino_provider.emulator", description="Run a local Telzino API emulator."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8099, help="port (0 = any free port; default 8099)")
+    parser.add_argument("--seed-calls", type=int, default=0, metavar="N", help="historical calls to seed")
+    parser.add_argument(
+        "--seed-hours", type=float, default=24.0, metavar="H", help="spread them over H hours"
+    )
+    parser.add_argument("--speed", type=float, default=1.0, help="emulated seconds per real second")
+    parser.add_argument("--seed", type=int, default=1234, help="random seed for ids and seeded calls")
+    args = parser.parse_args(argv)
+    if args.seed_calls < 0 or args.seed_hours <= 0 or args.speed < 0:
+        parser.error("--seed-calls must be >= 0, --seed-hours > 0 and --speed >= 0")
+    return args
+
+
+def connection_line(emu: TelzinoEmulator) -> str:
+    conn = {"conn_type": "telzino", "host": emu.base_url, "password": emu.token}
+    return f"AIRFLOW_CONN_TELZINO_DEFAULT='{json.dumps(conn)}'"
+
+
+def banner(emu: TelzinoEmulator, seeded: int) -> str:
+    return "\n".join(
+        [
+            f"Telzino emulator listening on {emu.base_url} (Ctrl-C to stop)",
+            f"base_url: {emu.base_url}",
+            f"token: {emu.token}",
+            f"agent_id: {emu.agent_id}",
+            f"client_id: {emu.client_id}",
+            f"client_secret: {emu.client_secret}",
+            f"seeded_calls: {seeded}",
+            connection_line(emu),
+        ]
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not _is_loopback(args.host):
+        print(f"warning: binding {args.host}: the emulator is reachable from other hosts", file=sys.stderr)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    emu = TelzinoEmulator(args.host, args.port, speed=args.speed, seed=args.seed)
+    if args.seed_calls:
+        end = emu.now()
+        emu.seed_calls(args.seed_calls, start=end - timedelta(hours=args.seed_hours), end=end)
+    try:
+        emu.start()
+    except OSError as error:  # typically the port is taken
+        print(f"error: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        return 1
+    try:
+        print(banner(emu, args.seed_calls), flush=True)
+        while not stop.wait(0.2):  # a timed wait keeps the main thread responsive to signals
+            pass
+    finally:
+        emu.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

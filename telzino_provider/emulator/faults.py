@@ -1,0 +1,150 @@
+"""Fault injection: the knobs that make the emulator misbehave on purpose.
+
+Every knob is a thread-safe countdown consumed by the request handler, before authentication and
+routing (as a gateway or load balancer would misbehave). ``/oauth/token`` is exempt from all of them
+except ``latency`` so a client's token fetch does not eat a fault meant for the API call it precedes.
+Order of evaluation per request: hang, rate limit, fail, malformed; then the normal route, where a
+successful create may be dropped (``drop_next_post_response``).
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class FailRule:
+    """``fail_next``: answer ``remaining`` matching requests with ``status``."""
+
+    remaining: int
+    status: int
+    retry_after: str | None
+    body: str | None
+    method: str | None
+
+    def matches(self, method: str) -> bool:
+        return self.method is None or self.method == method
+
+
+class RateLimiter:
+    """Sliding window over *real* time; only admitted requests count towards the limit."""
+
+    def __init__(self, max_requests: int, per_seconds: float, retry_after: str) -> None:
+        self.max_requests = max_requests
+        self.per_seconds = per_seconds
+        self.retry_after = retry_after
+        self._admitted: collections.deque[float] = collections.deque()
+
+    def admit(self) -> bool:
+        now = time.monotonic()
+        while self._admitted and now - self._admitted[0] >= self.per_seconds:
+            self._admitted.popleft()
+        if len(self._admitted) >= self.max_requests:
+            return False
+        self._admitted.append(now)
+        return True
+
+
+class FaultPlan:
+    """All fault knobs; each ``take_*`` method consumes one occurrence if it applies."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self._fails: list[FailRule] = []
+            self._hangs: list[list[float]] = []  # [remaining, seconds]
+            self._malformed = 0
+            self._drops = 0
+            self._limiter: RateLimiter | None = None
+            self.insert_between_pages = 0
+
+    # -- configuration -------------------------------------------------------------------------
+    def fail_next(
+        self, count: int, status: int, retry_after: str | None, body: str | None, method: str | None
+    ) -> None:
+        _check_count(count)
+        if not 100 <= status <= 599:
+            raise ValueError("status must be an HTTP status code")
+        if count == 0:
+            return
+        with self._lock:
+            self._fails.append(FailRule(count, status, retry_after, body, method.upper() if method else None))
+
+    def hang_next(self, count: int, seconds: float) -> None:
+        _check_count(count)
+        if count == 0:
+            return
+        with self._lock:
+            self._hangs.append([count, seconds])
+
+    def malformed_next(self, count: int) -> None:
+        _check_count(count)
+        with self._lock:
+            self._malformed += count
+
+    def drop_next_post_response(self, count: int) -> None:
+        _check_count(count)
+        with self._lock:
+            self._drops += count
+
+    def rate_limit(self, max_requests: int | None, per_seconds: float, retry_after: str) -> None:
+        if max_requests is not None and (max_requests < 0 or per_seconds <= 0):
+            raise ValueError("max_requests must be >= 0 and per_seconds > 0")
+        limiter = None if max_requests is None else RateLimiter(max_requests, per_seconds, retry_after)
+        with self._lock:
+            self._limiter = limiter
+
+    # -- consumption ---------------------------------------------------------------------------
+    def take_hang(self) -> float:
+        """Seconds to stall this request (0 if none)."""
+        with self._lock:
+            if not self._hangs:
+                return 0.0
+            entry = self._hangs[0]
+            entry[0] -= 1
+            if entry[0] <= 0:
+                self._hangs.pop(0)
+            return entry[1]
+
+    def take_rate_limited(self) -> str | None:
+        """The Retry-After value if this request is over the rate limit, else None."""
+        with self._lock:
+            limiter = self._limiter
+            if limiter is None or limiter.admit():
+                return None
+            return limiter.retry_after
+
+    def take_fail(self, method: str) -> FailRule | None:
+        with self._lock:
+            for rule in self._fails:
+                if rule.matches(method):
+                    rule.remaining -= 1
+                    if rule.remaining <= 0:
+                        self._fails.remove(rule)
+                    return rule
+            return None
+
+    def take_malformed(self) -> bool:
+        with self._lock:
+            if self._malformed <= 0:
+                return False
+            self._malformed -= 1
+            return True
+
+    def take_drop(self) -> bool:
+        with self._lock:
+            if self._drops <= 0:
+                return False
+            self._drops -= 1
+            return True
+
+
+def _check_count(count: int) -> None:
+    if count < 0:
+        raise ValueError("count must be >= 0")

@@ -1,0 +1,103 @@
+"""``python -m telzino_provider.emulator``: start-up banner, serving, clean exit on signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def read_banner(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> list[str]:
+    """Lines printed up to and including the AIRFLOW_CONN line (fails on timeout or exit).
+
+    Reads the raw fd: a buffered ``readline`` would swallow lines the selector never reports.
+    """
+    assert proc.stdout is not None
+    output = b""
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        while b"\nAIRFLOW_CONN_" not in output or not output.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            assert remaining > 0 and selector.select(remaining), f"no banner; got {output!r}"
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            assert chunk, f"emulator exited early with {proc.poll()}; got {output!r}"
+            output += chunk
+    return output.decode().splitlines()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_cli_serves_and_exits_cleanly_on_signal(signum):
+    port = free_port()
+    command = [sys.executable, "-m", "telzino_provider.emulator", "--port", str(port), "--seed-calls", "40"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        lines = read_banner(proc)
+        fields = dict(line.split(": ", 1) for line in lines[1:-1])
+        assert fields["base_url"] == f"http://127.0.0.1:{port}"
+        assert fields["seeded_calls"] == "40"
+        conn = json.loads(lines[-1].split("=", 1)[1].strip("'"))
+        assert conn == {"conn_type": "telzino", "host": fields["base_url"], "password": fields["token"]}
+        headers = {"Authorization": f"Bearer {fields['token']}"}
+        agents = requests.get(f"{fields['base_url']}/v1/agents", headers=headers, timeout=5)
+        assert agents.status_code == 200
+        assert agents.json()["data"][0]["id"] == fields["agent_id"]
+        calls_url = f"{fields['base_url']}/v1/agents/{fields['agent_id']}/outbound-calls"
+        assert requests.get(calls_url, headers=headers, timeout=5).json()["pagination"]["total"] == 40
+        token = requests.post(
+            f"{fields['base_url']}/oauth/token",
+            json={
+                "client_id": fields["client_id"],
+                "client_secret": fields["client_secret"],
+                "audience": "https://api.telzino.com/",
+                "grant_type": "client_credentials",
+            },
+            timeout=5,
+        )
+        assert token.status_code == 200
+        proc.send_signal(signum)
+        assert proc.wait(timeout=10) == 0
+        assert proc.stderr is not None and proc.stderr.read() == b""  # quiet: no request logging
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_cli_rejects_bad_arguments():
+    result = subprocess.run(
+        [sys.executable, "-m", "telzino_provider.emulator", "--speed", "-1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2 and "--speed" in result.stderr
+
+
+def test_cli_reports_a_taken_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "telzino_provider.emulator", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1 and f"127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
