@@ -1,0 +1,373 @@
+"""Operators for Telzino outbound calls: list them, get one, place one (and optionally wait for it).
+
+Nothing here touches the network or the connection before ``execute()``; templated arguments are
+validated there, after rendering, with errors that name the field.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property, partial
+from typing import Any
+
+from telzino_provider.correlation import (
+    DEFAULT_ADOPT_WINDOW,
+    adopt_since,
+    correlation_key,
+    find_placed_call,
+    with_key,
+)
+from telzino_provider.exceptions import (
+    TelzinoApiError,
+    TelzinoCallMayHaveBeenPlacedError,
+    TelzinoValidationError,
+)
+from telzino_provider.hooks.telzino import TelzinoHook
+from telzino_provider.redaction import mask_phone
+from telzino_provider.triggers.telzino import TelzinoOutboundCallTrigger
+from telzino_provider.validation import (
+    optional_call_context,
+    optional_callback_url,
+    optional_metadata,
+    require_e164,
+    require_uuid,
+)
+from telzino_provider.version_compat import BaseOperator, Context, default_deferrable
+from telzino_provider.waiting import (
+    CALL,
+    DEFAULT_FAILURE,
+    DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    DEFAULT_SUCCESS,
+    DEFER_GRACE,
+    ErrorBudget,
+    Event,
+    poll_call,
+    poll_step,
+    require_outcome_statuses,
+    resolve_event,
+    wait_on_worker,
+)
+from telzino_provider.windows import (
+    DEFAULT_LOOKBACK,
+    CallWindow,
+    list_window,
+    require_fields,
+    require_max_calls,
+)
+
+#: Pause before looking for a call whose create request ended without a readable answer, so a
+#: call the server did record has time to show up in the listing.
+RECHECK_DELAY_SECONDS = 2.0
+
+
+class _TelzinoOperator(BaseOperator):
+    """The connection id and a hook created on first use (never at DAG-parse time)."""
+
+    def __init__(self, *, telzino_conn_id: str = TelzinoHook.default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.telzino_conn_id = telzino_conn_id
+
+    @cached_property
+    def hook(self) -> TelzinoHook:
+        return TelzinoHook(telzino_conn_id=self.telzino_conn_id)
+
+
+class TelzinoListOutboundCallsOperator(_TelzinoOperator):
+    """Returns an agent's outbound calls in a window, newest first.
+
+    ``created_after`` / ``created_before`` bound ``window_field``, whatever its name says:
+
+    * ``window_field="created_at"`` (default): calls created in ``[created_after, created_before)``.
+    * ``window_field="ended_at"``: calls that *finished* in ``[created_after, created_before)``.
+      Calls created from ``created_after - lookback`` on are scanned, so consecutive scheduled runs
+      with ``created_after="{{ data_interval_start }}"`` and
+      ``created_before="{{ data_interval_end }}"`` deliver every finished call exactly once, also one
+      created in one interval and finished in the next (as long as no call lasts longer than
+      ``lookback``). Use this for catchup-safe scheduled pulls.
+
+    XCom: the return value is a list of JSON-safe dicts (the API's list-item shape), trimmed to
+    ``fields`` when given. Above 10,000 calls without ``fields`` or ``max_calls`` a warning is logged.
+
+    :param agent_id: the agent's UUID (templated).
+    :param status: None for every status, one status or a list (templated).
+    :param created_after: inclusive lower bound, datetime or ISO-8601 (templated).
+    :param created_before: exclusive upper bound (templated).
+    :param window_field: ``created_at`` or ``ended_at``.
+    :param lookback: for ``ended_at``, how much earlier creations are scanned (default 6 hours).
+    :param max_calls: stop after this many calls.
+    :param fields: keep only these keys of each call, e.g. ``["id", "status", "transcript_id"]``.
+    :param telzino_conn_id: the Airflow connection id (templated).
+    """
+
+    template_fields: Sequence[str] = (
+        "agent_id",
+        "status",
+        "created_after",
+        "created_before",
+        "telzino_conn_id",
+    )
+
+    def __init__(
+        self,
+        *,
+        agent_id: str,
+        status: str | Sequence[str] | None = None,
+        created_after: Any = None,
+        created_before: Any = None,
+        window_field: str = "created_at",
+        lookback: timedelta = DEFAULT_LOOKBACK,
+        max_calls: int | None = None,
+        fields: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.agent_id = agent_id
+        self.status = status
+        self.created_after = created_after
+        self.created_before = created_before
+        self.window_field = window_field
+        self.lookback = lookback
+        self.max_calls = max_calls
+        self.fields = fields
+
+    def execute(self, context: Context) -> list[dict[str, Any]]:
+        agent = require_uuid("agent_id", self.agent_id)
+        window = CallWindow.build(
+            status=self.status,
+            window_field=self.window_field,
+            created_after=self.created_after,
+            created_before=self.created_before,
+            lookback=self.lookback,
+        )
+        max_calls = require_max_calls(self.max_calls)
+        fields = require_fields(self.fields)
+        try:
+            calls = list_window(self.hook, agent, window, max_calls=max_calls, fields=fields, log=self.log)
+        finally:
+            self.hook.close()
+        self.log.info(
+            "Found %d Telzino calls of agent %s with %s in [%s, %s)",
+            len(calls),
+            agent,
+            window.field,
+            window.start,
+            window.end,
+        )
+        return calls
+
+
+class TelzinoGetOutboundCallOperator(_TelzinoOperator):
+    """Returns one call record.
+
+    XCom: the return value is the record (dict) as ``GET .../outbound-calls/{call_id}`` gives it.
+
+    :param agent_id: the agent that placed the call (templated).
+    :param call_id: the call (templated).
+    :param telzino_conn_id: the Airflow connection id (templated).
+    """
+
+    template_fields: Sequence[str] = ("agent_id", "call_id", "telzino_conn_id")
+
+    def __init__(self, *, agent_id: str, call_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.agent_id = agent_id
+        self.call_id = call_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        agent = require_uuid("agent_id", self.agent_id)
+        call = require_uuid("call_id", self.call_id)
+        try:
+            return self.hook.get_outbound_call(agent, call)
+        finally:
+            self.hook.close()
+
+
+class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
+    """Places an outbound call; optionally waits for its outcome (polling on the worker, or deferred).
+
+    **Never dials twice.** The call's metadata carries a correlation key under ``"airflow"``
+    (``dag_id``, ``task_id``, ``run_id``, ``map_index``); the user's metadata is kept as given (the
+    ``airflow`` key is reserved). Before placing a call the operator looks through the agent's calls
+    created since ``min(dag run start, now) - adopt_window``, newest first, and adopts one carrying
+    the same key instead of dialling again. So a retry, a cleared task (within ``adopt_window``), a
+    worker that crashed after the POST and a deferred task resumed on another worker all lead to one
+    phone call. If the create request ends without a readable answer, it looks once more after a
+    short pause; if the call still is not listed the task fails without sending the request again.
+    The call is always placed on the worker, never in the triggerer.
+
+    XCom: key ``call_id`` holds the call id, pushed as soon as the call is placed or adopted (before
+    any waiting, so a failed wait leaves it behind). The return value is the call record (the GET
+    shape); with ``wait_for_completion`` it is the final record. A failure status (or another
+    terminal status not in ``success_statuses``) fails the task with the status, ``error`` and
+    ``sip_status_code``.
+
+    :param agent_id: the agent that places the call (templated).
+    :param to_number: E.164 number to dial (templated); logged masked.
+    :param call_context: up to 4000 characters added to the agent's prompt (templated).
+    :param metadata: JSON object stored with the call (templated); at most 16 KB with the key.
+    :param callback_url: https URL for the result webhook (templated).
+    :param wait_for_completion: wait until a success or failure status.
+    :param poll_interval: seconds between looks while waiting.
+    :param timeout: seconds to wait for an outcome before failing.
+    :param success_statuses: statuses that finish the wait.
+    :param failure_statuses: statuses that fail the task.
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    :param adopt_window: how far back (before the dag run's start) to look for an earlier call.
+    :param max_consecutive_errors: transient API errors tolerated in a row while waiting.
+    :param telzino_conn_id: the Airflow connection id (templated).
+    """
+
+    template_fields: Sequence[str] = (
+        "agent_id",
+        "to_number",
+        "call_context",
+        "metadata",
+        "callback_url",
+        "telzino_conn_id",
+    )
+    template_fields_renderers = {"metadata": "json", "call_context": "md"}
+
+    def __init__(
+        self,
+        *,
+        agent_id: str,
+        to_number: str,
+        call_context: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        callback_url: str | None = None,
+        wait_for_completion: bool = False,
+        poll_interval: float = 15,
+        timeout: float = 3600,
+        success_statuses: Sequence[str] = DEFAULT_SUCCESS,
+        failure_statuses: Sequence[str] = DEFAULT_FAILURE,
+        deferrable: bool | None = None,
+        adopt_window: timedelta = DEFAULT_ADOPT_WINDOW,
+        max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.agent_id = agent_id
+        self.to_number = to_number
+        self.call_context = call_context
+        self.metadata = metadata
+        self.callback_url = callback_url
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval = _positive_seconds("poll_interval", poll_interval)
+        self.timeout = _positive_seconds("timeout", timeout)
+        self.success_statuses, self.failure_statuses = require_outcome_statuses(
+            success_statuses, failure_statuses
+        )
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.adopt_window = adopt_window
+        self.max_consecutive_errors = max_consecutive_errors
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        agent = require_uuid("agent_id", self.agent_id)
+        body = self._request_body(context)
+        try:
+            call = self._adopt_or_place(context, agent, body)
+            call_id = call["id"]
+            context["ti"].xcom_push(key="call_id", value=call_id)
+            if not self.wait_for_completion:
+                return self.hook.get_outbound_call(agent, call_id)
+            return self._wait(context, agent, call_id)
+        finally:
+            self.hook.close()
+
+    def execute_complete(self, context: Context, event: Event | None = None) -> dict[str, Any]:
+        """Resume after the trigger fired; a missing or unknown event fails loudly."""
+        return resolve_event(event, CALL)
+
+    # -- placing ------------------------------------------------------------------------------
+
+    def _request_body(self, context: Context) -> dict[str, Any]:
+        """The validated, rendered arguments, with the correlation key in the metadata."""
+        user_metadata = optional_metadata("metadata", self.metadata)
+        return {
+            "to_number": require_e164("to_number", self.to_number),
+            "call_context": optional_call_context("call_context", self.call_context),
+            "metadata": optional_metadata("metadata", with_key(user_metadata, correlation_key(context))),
+            "callback_url": optional_callback_url("callback_url", self.callback_url),
+        }
+
+    def _adopt_or_place(self, context: Context, agent: str, body: dict[str, Any]) -> dict[str, Any]:
+        key = body["metadata"]["airflow"]
+        since = adopt_since(context, self.adopt_window)
+        earlier = find_placed_call(self.hook, agent, key, since)
+        if earlier is not None:
+            return self._adopt(earlier, body["to_number"], "placed by an earlier attempt of this task")
+        try:
+            created = self.hook.create_outbound_call(agent, **body)
+        except TelzinoCallMayHaveBeenPlacedError as err:
+            self.log.warning(
+                "Creating the call gave no usable answer; looking for it again in %.0f s",
+                RECHECK_DELAY_SECONDS,
+            )
+            time.sleep(RECHECK_DELAY_SECONDS)
+            try:
+                found = find_placed_call(self.hook, agent, key, since)
+            except TelzinoApiError as lookup_err:
+                self.log.error("Could not look for the call: %s", lookup_err)
+                raise err from None
+            if found is None:
+                raise
+            return self._adopt(found, body["to_number"], "recorded although its create request failed")
+        return created
+
+    def _adopt(self, call: dict[str, Any], to_number: str, why: str) -> dict[str, Any]:
+        self.log.info(
+            "Adopting Telzino call %s (%s, status %s) instead of dialling again",
+            call.get("id"),
+            why,
+            call.get("status"),
+        )
+        if call.get("to_number") != to_number:
+            self.log.warning(
+                "The adopted call went to %s, but this attempt would dial %s; not dialling again",
+                mask_phone(call.get("to_number")),
+                mask_phone(to_number),
+            )
+        return call
+
+    # -- waiting ------------------------------------------------------------------------------
+
+    def _wait(self, context: Context, agent: str, call_id: str) -> dict[str, Any]:
+        poll = partial(poll_call, self.hook, agent, call_id, self.success_statuses, self.failure_statuses)
+        deadline = time.time() + self.timeout
+        if self.deferrable:
+            # One look first: an adopted call may have finished already.
+            event = poll_step(poll, ErrorBudget(self.max_consecutive_errors))
+            if event is not None:
+                return self.execute_complete(context, event)
+            self.defer(
+                trigger=TelzinoOutboundCallTrigger(
+                    agent_id=agent,
+                    call_id=call_id,
+                    success_statuses=self.success_statuses,
+                    failure_statuses=self.failure_statuses,
+                    end_time=deadline,
+                    poll_interval=self.poll_interval,
+                    telzino_conn_id=self.telzino_conn_id,
+                    max_consecutive_errors=self.max_consecutive_errors,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.timeout) + DEFER_GRACE,
+            )
+        event = wait_on_worker(
+            poll,
+            what=f"Telzino call {call_id}",
+            deadline=deadline,
+            poll_interval=self.poll_interval,
+            max_errors=self.max_consecutive_errors,
+        )
+        return self.execute_complete(context, event)
+
+
+def _positive_seconds(field: str, value: object) -> float:
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise TelzinoValidationError(field, f"expected a positive number of seconds, got {value!r}")
+    return float(value)

@@ -1,0 +1,254 @@
+"""Sensors that wait for Telzino calls: one call's outcome, or enough calls in a window.
+
+poke, reschedule and deferrable mode share one decision path (:mod:`telzino_provider.waiting`):
+``poke()`` and the trigger both run :func:`~telzino_provider.waiting.poll_step`, and both end in
+:func:`~telzino_provider.waiting.resolve_event`, so they give the same XCom and the same errors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import Any
+
+from telzino_provider.hooks.telzino import TelzinoHook
+from telzino_provider.triggers.telzino import TelzinoCompletedCallsTrigger, TelzinoOutboundCallTrigger
+from telzino_provider.validation import optional_positive, require_uuid
+from telzino_provider.version_compat import BaseSensorOperator, Context, PokeReturnValue, default_deferrable
+from telzino_provider.waiting import (
+    CALL,
+    CALLS,
+    DEFAULT_FAILURE,
+    DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    DEFAULT_SUCCESS,
+    DEFER_GRACE,
+    ErrorBudget,
+    Event,
+    Verdict,
+    poll_call,
+    poll_completed_calls,
+    poll_step,
+    require_outcome_statuses,
+    resolve_event,
+)
+from telzino_provider.windows import DEFAULT_LOOKBACK, CallWindow, require_fields, warn_if_large
+
+
+class _TelzinoSensor(BaseSensorOperator):
+    """What both sensors share: the hook, poke/defer plumbing and event resolution."""
+
+    payload_key = CALL
+
+    def __init__(
+        self,
+        *,
+        telzino_conn_id: str = TelzinoHook.default_conn_name,
+        deferrable: bool | None = None,
+        max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.telzino_conn_id = telzino_conn_id
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self.max_consecutive_errors = max_consecutive_errors
+        self._budget: ErrorBudget | None = None
+
+    @cached_property
+    def hook(self) -> TelzinoHook:
+        return TelzinoHook(telzino_conn_id=self.telzino_conn_id)
+
+    def validate(self) -> None:
+        """Check the rendered arguments; raises TelzinoValidationError naming the field."""
+
+    def poll(self) -> Verdict:
+        raise NotImplementedError
+
+    def make_trigger(self, end_time: float) -> Any:
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> Any:
+        self.validate()
+        try:
+            if not self.deferrable:
+                return super().execute(context)  # poke or reschedule: BaseSensorOperator calls poke()
+            # One look on the worker first: a call that already finished needs no deferral.
+            event = poll_step(self.poll, ErrorBudget(self.max_consecutive_errors))
+            if event is not None:
+                return self.execute_complete(context, event)
+            self.defer(
+                trigger=self.make_trigger(time.time() + self.timeout),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.timeout) + DEFER_GRACE,
+            )
+        finally:
+            self.hook.close()
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        if self._budget is None:  # persists across pokes in poke mode; reschedule starts afresh
+            self._budget = ErrorBudget(self.max_consecutive_errors)
+        event = poll_step(self.poll, self._budget)
+        if event is None:
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=self.resolve(event))
+
+    def execute_complete(self, context: Context, event: Event | None = None) -> Any:
+        """Resume after the trigger fired: the same resolution as a successful poke."""
+        return self.resolve(event)
+
+    def resolve(self, event: object) -> Any:
+        return resolve_event(event, self.payload_key, soft_fail=self.soft_fail, sensor=True)
+
+
+class TelzinoOutboundCallSensor(_TelzinoSensor):
+    """Waits until a call reaches a success status and returns its final record.
+
+    A failure status fails the task with the status, ``error`` and ``sip_status_code``. Any terminal
+    status in neither list fails it as well, since it will not change again; statuses this version
+    does not know are not terminal. With ``soft_fail=True`` a failure status, a timeout or an API
+    error skips the task instead, in every mode (deferrable mode in Airflow skips on any error).
+
+    XCom: the return value is the call record (dict), as ``GET .../outbound-calls/{call_id}`` gives it.
+
+    :param agent_id: the agent that placed the call (templated).
+    :param call_id: the call (templated), e.g. ``"{{ ti.xcom_pull('place_call', key='call_id') }}"``.
+    :param success_statuses: statuses that finish the sensor.
+    :param failure_statuses: statuses that fail it.
+    :param telzino_conn_id: the Airflow connection id (templated).
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    :param max_consecutive_errors: transient API errors tolerated in a row.
+    """
+
+    template_fields: Sequence[str] = ("agent_id", "call_id", "telzino_conn_id")
+
+    def __init__(
+        self,
+        *,
+        agent_id: str,
+        call_id: str,
+        success_statuses: Sequence[str] = DEFAULT_SUCCESS,
+        failure_statuses: Sequence[str] = DEFAULT_FAILURE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.agent_id = agent_id
+        self.call_id = call_id
+        self.success_statuses, self.failure_statuses = require_outcome_statuses(
+            success_statuses, failure_statuses
+        )
+
+    def validate(self) -> None:
+        self.agent_id = require_uuid("agent_id", self.agent_id)
+        self.call_id = require_uuid("call_id", self.call_id)
+
+    def poll(self) -> Verdict:
+        return poll_call(self.hook, self.agent_id, self.call_id, self.success_statuses, self.failure_statuses)
+
+    def make_trigger(self, end_time: float) -> TelzinoOutboundCallTrigger:
+        return TelzinoOutboundCallTrigger(
+            agent_id=self.agent_id,
+            call_id=self.call_id,
+            success_statuses=self.success_statuses,
+            failure_statuses=self.failure_statuses,
+            end_time=end_time,
+            poll_interval=self.poke_interval,
+            telzino_conn_id=self.telzino_conn_id,
+            max_consecutive_errors=self.max_consecutive_errors,
+        )
+
+
+class TelzinoCompletedCallsSensor(_TelzinoSensor):
+    """Waits until at least ``min_calls`` calls in ``status`` fall in a window, then returns them.
+
+    The window works as in :class:`~telzino_provider.operators.telzino.TelzinoListOutboundCallsOperator`:
+    ``created_after``/``created_before`` bound ``window_field`` (``created_at`` or ``ended_at``; with
+    ``ended_at`` the scan starts ``lookback`` earlier).
+
+    XCom: the return value is the list of matching calls, newest first (list-item shape, trimmed to
+    ``fields``), ready for ``.expand()`` downstream.
+
+    :param agent_id: the agent whose calls are counted (templated).
+    :param status: a status or a list of them (templated); default ``completed``.
+    :param created_after: inclusive lower bound (templated), e.g. ``"{{ data_interval_start }}"``.
+    :param created_before: exclusive upper bound (templated).
+    :param window_field: ``created_at`` or ``ended_at``.
+    :param lookback: for ``ended_at``, how much earlier creations are scanned (timedelta).
+    :param min_calls: calls needed to finish (at least 1).
+    :param fields: keep only these keys of each call.
+    :param telzino_conn_id: the Airflow connection id (templated).
+    :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
+    :param max_consecutive_errors: transient API errors tolerated in a row.
+    """
+
+    template_fields: Sequence[str] = (
+        "agent_id",
+        "status",
+        "created_after",
+        "created_before",
+        "telzino_conn_id",
+    )
+    payload_key = CALLS
+
+    def __init__(
+        self,
+        *,
+        agent_id: str,
+        status: str | Sequence[str] | None = "completed",
+        created_after: Any = None,
+        created_before: Any = None,
+        window_field: str = "created_at",
+        lookback: timedelta = DEFAULT_LOOKBACK,
+        min_calls: int = 1,
+        fields: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.agent_id = agent_id
+        self.status = status
+        self.created_after = created_after
+        self.created_before = created_before
+        self.window_field = window_field
+        self.lookback = lookback
+        self.min_calls = min_calls
+        self.fields = fields
+        self._window: CallWindow | None = None
+
+    def validate(self) -> None:
+        self.agent_id = require_uuid("agent_id", self.agent_id)
+        self._window = CallWindow.build(
+            status=self.status,
+            window_field=self.window_field,
+            created_after=self.created_after,
+            created_before=self.created_before,
+            lookback=self.lookback,
+        )
+        optional_positive("min_calls", self.min_calls)
+        self.fields = require_fields(self.fields)
+
+    @property
+    def window(self) -> CallWindow:
+        if self._window is None:
+            self.validate()
+        assert self._window is not None
+        return self._window
+
+    def poll(self) -> Verdict:
+        return poll_completed_calls(self.hook, self.agent_id, self.window, self.min_calls, self.fields)
+
+    def make_trigger(self, end_time: float) -> TelzinoCompletedCallsTrigger:
+        return TelzinoCompletedCallsTrigger(
+            agent_id=self.agent_id,
+            window=self.window.to_json(),
+            min_calls=self.min_calls,
+            fields=self.fields,
+            end_time=end_time,
+            poll_interval=self.poke_interval,
+            telzino_conn_id=self.telzino_conn_id,
+            max_consecutive_errors=self.max_consecutive_errors,
+        )
+
+    def resolve(self, event: object) -> Any:
+        calls = super().resolve(event)
+        warn_if_large(self.log, len(calls), fields=self.fields, max_calls=None)
+        return calls

@@ -1,0 +1,174 @@
+"""Triggers that wait on the Telzino API in the triggerer.
+
+Both serialize plain JSON (ids, status names, ISO times, an absolute deadline in epoch seconds, the
+connection id; never a secret), look the connection up themselves, and look through the sync
+:class:`~telzino_provider.hooks.telzino.TelzinoHook` in a thread (no second HTTP stack). The decision
+logic is :mod:`telzino_provider.waiting`, shared with poke and reschedule mode. They yield exactly one
+event, of the shape documented there. ``run()`` has no side effect, so a restart on another triggerer
+is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from functools import partial
+from typing import Any
+
+from telzino_provider.hooks.telzino import TelzinoHook
+from telzino_provider.version_compat import BaseTrigger, TriggerEvent
+from telzino_provider.waiting import (
+    DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    Verdict,
+    poll_call,
+    poll_completed_calls,
+    require_outcome_statuses,
+    wait_in_trigger,
+)
+from telzino_provider.windows import CallWindow
+
+
+class TelzinoOutboundCallTrigger(BaseTrigger):
+    """Waits until a call reaches a success or failure status, or ``end_time`` passes.
+
+    Yields ``{"status": "success"|"failure", "message", "call": <record>}``, or
+    ``{"status": "timeout"|"error", "message"}``.
+
+    :param agent_id: the agent that placed the call.
+    :param call_id: the call to watch.
+    :param success_statuses: statuses that end the wait successfully.
+    :param failure_statuses: statuses that fail it (any other terminal status fails it too).
+    :param end_time: absolute deadline, epoch seconds.
+    :param poll_interval: seconds between looks.
+    :param telzino_conn_id: the Airflow connection id.
+    :param max_consecutive_errors: transient errors tolerated in a row before an error event.
+    """
+
+    def __init__(
+        self,
+        *,
+        agent_id: str,
+        call_id: str,
+        success_statuses: Sequence[str],
+        failure_statuses: Sequence[str],
+        end_time: float,
+        poll_interval: float = 15.0,
+        telzino_conn_id: str = TelzinoHook.default_conn_name,
+        max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    ) -> None:
+        super().__init__()
+        self.agent_id = agent_id
+        self.call_id = call_id
+        self.success_statuses, self.failure_statuses = require_outcome_statuses(
+            success_statuses, failure_statuses
+        )
+        self.end_time = float(end_time)
+        self.poll_interval = float(poll_interval)
+        self.telzino_conn_id = telzino_conn_id
+        self.max_consecutive_errors = int(max_consecutive_errors)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "agent_id": self.agent_id,
+                "call_id": self.call_id,
+                "success_statuses": list(self.success_statuses),
+                "failure_statuses": list(self.failure_statuses),
+                "end_time": self.end_time,
+                "poll_interval": self.poll_interval,
+                "telzino_conn_id": self.telzino_conn_id,
+                "max_consecutive_errors": self.max_consecutive_errors,
+            },
+        )
+
+    def poll(self, hook: TelzinoHook) -> Verdict:
+        """One look (sync): the same function ``TelzinoOutboundCallSensor.poke`` uses."""
+        return poll_call(hook, self.agent_id, self.call_id, self.success_statuses, self.failure_statuses)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = TelzinoHook(telzino_conn_id=self.telzino_conn_id)
+        try:
+            event = await wait_in_trigger(
+                partial(self.poll, hook),
+                what=f"Telzino call {self.call_id}",
+                deadline=self.end_time,
+                poll_interval=self.poll_interval,
+                max_errors=self.max_consecutive_errors,
+            )
+        finally:
+            await asyncio.to_thread(hook.close)
+        yield TriggerEvent(event)
+
+
+class TelzinoCompletedCallsTrigger(BaseTrigger):
+    """Waits until at least ``min_calls`` calls match a window, or ``end_time`` passes.
+
+    Yields ``{"status": "success", "message", "calls": [<record>, ...]}`` (newest first, trimmed to
+    ``fields``), or ``{"status": "timeout"|"error", "message"}``.
+
+    :param agent_id: the agent whose calls are listed.
+    :param window: the query, as :meth:`CallWindow.to_json` gives it (statuses, window_field,
+        created_after, created_before as ISO strings, lookback_seconds).
+    :param min_calls: calls needed to finish.
+    :param fields: keep only these keys of each call; None keeps all.
+    :param end_time: absolute deadline, epoch seconds.
+    :param poll_interval: seconds between looks.
+    :param telzino_conn_id: the Airflow connection id.
+    :param max_consecutive_errors: transient errors tolerated in a row before an error event.
+    """
+
+    def __init__(
+        self,
+        *,
+        agent_id: str,
+        window: dict[str, Any],
+        min_calls: int,
+        end_time: float,
+        fields: Sequence[str] | None = None,
+        poll_interval: float = 60.0,
+        telzino_conn_id: str = TelzinoHook.default_conn_name,
+        max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    ) -> None:
+        super().__init__()
+        self.agent_id = agent_id
+        self.window = CallWindow.from_json(window)
+        self.min_calls = int(min_calls)
+        self.fields = list(fields) if fields is not None else None
+        self.end_time = float(end_time)
+        self.poll_interval = float(poll_interval)
+        self.telzino_conn_id = telzino_conn_id
+        self.max_consecutive_errors = int(max_consecutive_errors)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "agent_id": self.agent_id,
+                "window": self.window.to_json(),
+                "min_calls": self.min_calls,
+                "fields": self.fields,
+                "end_time": self.end_time,
+                "poll_interval": self.poll_interval,
+                "telzino_conn_id": self.telzino_conn_id,
+                "max_consecutive_errors": self.max_consecutive_errors,
+            },
+        )
+
+    def poll(self, hook: TelzinoHook) -> Verdict:
+        """One look (sync): the same function ``TelzinoCompletedCallsSensor.poke`` uses."""
+        return poll_completed_calls(hook, self.agent_id, self.window, self.min_calls, self.fields)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = TelzinoHook(telzino_conn_id=self.telzino_conn_id)
+        try:
+            event = await wait_in_trigger(
+                partial(self.poll, hook),
+                what=f"{self.min_calls} Telzino call(s) of agent {self.agent_id}",
+                deadline=self.end_time,
+                poll_interval=self.poll_interval,
+                max_errors=self.max_consecutive_errors,
+            )
+        finally:
+            await asyncio.to_thread(hook.close)
+        yield TriggerEvent(event)

@@ -1,0 +1,210 @@
+"""Selecting calls by a time window: the one implementation behind the list operator and the
+completed-calls sensor and trigger.
+
+Two kinds of window:
+
+``window_field="created_at"``
+    Calls created in ``[created_after, created_before)``; the API lists newest first, so reading stops
+    at the first older call.
+
+``window_field="ended_at"``
+    Calls whose ``ended_at`` is in ``[created_after, created_before)`` (the parameter names stay; they
+    bound the chosen field). Calls are scanned from ``created_after - lookback`` because a call that
+    ends in this window may have been created in an earlier one. Consecutive data-interval windows
+    therefore deliver every finished call exactly once, provided no call lasts longer than
+    ``lookback`` from creation to its end. Only finished calls have ``ended_at``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from telzino_provider.exceptions import TelzinoValidationError
+from telzino_provider.statuses import CallStatus
+from telzino_provider.timeutil import parse_api_timestamp, to_utc
+from telzino_provider.validation import optional_positive, require_statuses
+
+if TYPE_CHECKING:
+    from telzino_provider.hooks.telzino import TelzinoHook
+
+WINDOW_FIELDS = ("created_at", "ended_at")
+DEFAULT_LOOKBACK = timedelta(hours=6)
+#: Above this many calls in one XCom, warn about its size and about dynamic task mapping's cap.
+LARGE_RESULT = 10_000
+
+
+@dataclass(frozen=True)
+class CallWindow:
+    """A validated query: statuses, the field the bounds apply to, the bounds and the lookback.
+
+    Build it with :meth:`build` (validates user input) or :meth:`from_json` (trigger kwargs).
+    """
+
+    statuses: tuple[CallStatus, ...]
+    field: str
+    start: datetime | None
+    end: datetime | None
+    lookback: timedelta
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        status: str | Iterable[str] | None,
+        window_field: str,
+        created_after: object,
+        created_before: object,
+        lookback: object,
+    ) -> CallWindow:
+        """Validate the user's arguments (after templates were rendered); errors name the field.
+
+        :param status: None for every status, one status or a list.
+        :param window_field: ``created_at`` or ``ended_at``: the field the bounds apply to.
+        :param created_after: inclusive lower bound (datetime or ISO-8601; naive means UTC).
+        :param created_before: exclusive upper bound.
+        :param lookback: for ``ended_at``, how long before ``created_after`` to scan for creations
+            (timedelta or seconds).
+        """
+        if window_field not in WINDOW_FIELDS:
+            raise TelzinoValidationError("window_field", f"{window_field!r}; use one of {WINDOW_FIELDS}")
+        statuses = require_statuses("status", status or None)  # "" from an empty template: every status
+        start = to_utc("created_after", created_after)
+        end = to_utc("created_before", created_before)
+        if start is not None and end is not None and start >= end:
+            raise TelzinoValidationError("created_before", "must be later than created_after")
+        if window_field == "ended_at":
+            live = [s.value for s in statuses if not s.is_terminal]
+            if live:
+                raise TelzinoValidationError(
+                    "status",
+                    f"{live} never have an ended_at; use finished statuses or window_field='created_at'",
+                )
+        return cls(statuses, window_field, start, end, _require_lookback(lookback))
+
+    @property
+    def scan_after(self) -> datetime | None:
+        """Lower bound on ``created_at`` for the listing."""
+        if self.start is None or self.field == "created_at":
+            return self.start
+        return self.start - self.lookback
+
+    def contains(self, record: dict[str, Any]) -> bool:
+        """Whether a listed call belongs to the window (the listing already bounds ``created_at``)."""
+        if self.field == "created_at":
+            return True
+        ended = record.get("ended_at")
+        if not ended:
+            return False
+        moment = parse_api_timestamp(ended)
+        return (self.start is None or moment >= self.start) and (self.end is None or moment < self.end)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON for trigger kwargs: ISO strings and seconds."""
+        return {
+            "statuses": [s.value for s in self.statuses],
+            "window_field": self.field,
+            "created_after": self.start.isoformat() if self.start else None,
+            "created_before": self.end.isoformat() if self.end else None,
+            "lookback_seconds": self.lookback.total_seconds(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> CallWindow:
+        return cls.build(
+            status=data["statuses"] or None,
+            window_field=data["window_field"],
+            created_after=data["created_after"],
+            created_before=data["created_before"],
+            lookback=data["lookback_seconds"],
+        )
+
+
+def iter_window(hook: TelzinoHook, agent_id: str, window: CallWindow) -> Iterator[dict[str, Any]]:
+    """The agent's calls in ``window``, newest first (by ``created_at``), each once."""
+    calls = hook.iter_outbound_calls(
+        agent_id,
+        status=list(window.statuses) or None,
+        created_after=window.scan_after,
+        created_before=window.end,
+    )
+    return (call for call in calls if window.contains(call))
+
+
+def list_window(
+    hook: TelzinoHook,
+    agent_id: str,
+    window: CallWindow,
+    *,
+    max_calls: int | None = None,
+    fields: Sequence[str] | None = None,
+    log: Any = None,
+) -> list[dict[str, Any]]:
+    """:func:`iter_window` collected, capped at ``max_calls`` and trimmed to ``fields``.
+
+    Warns when the result is large enough to hurt as one XCom or as the source of ``.expand()``.
+    """
+    result: list[dict[str, Any]] = []
+    for call in iter_window(hook, agent_id, window):
+        result.append(trim(call, fields))
+        if max_calls is not None and len(result) >= max_calls:
+            break
+    if log is not None:
+        warn_if_large(log, len(result), fields=fields, max_calls=max_calls)
+    return result
+
+
+def trim(record: dict[str, Any], fields: Sequence[str] | None) -> dict[str, Any]:
+    """Only ``fields`` of a record (a missing field is kept as None, so every item has the same keys)."""
+    if fields is None:
+        return record
+    return {name: record.get(name) for name in fields}
+
+
+def require_fields(value: object) -> list[str] | None:
+    """None or a non-empty list of field names."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(items, (list, tuple))
+        or not items
+        or not all(isinstance(item, str) and item for item in items)
+    ):
+        raise TelzinoValidationError("fields", f"expected a non-empty list of field names, got {value!r}")
+    return list(dict.fromkeys(items))
+
+
+def require_max_calls(value: object) -> int | None:
+    return optional_positive("max_calls", value)
+
+
+def warn_if_large(
+    log: Any,
+    count: int,
+    *,
+    fields: Sequence[str] | None,
+    max_calls: int | None,
+) -> None:
+    """Warn when more than :data:`LARGE_RESULT` full records go into one XCom."""
+    if count > LARGE_RESULT and fields is None and max_calls is None:
+        log.warning(
+            "%d Telzino calls go into one XCom. Pass fields=[...] to keep only the keys you need and/or "
+            "max_calls=N to cap the list; a downstream .expand() over it is also capped by "
+            "[core] max_map_length (default 1024).",
+            count,
+        )
+
+
+def _require_lookback(value: object) -> timedelta:
+    if isinstance(value, timedelta):
+        lookback = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        lookback = timedelta(seconds=value)
+    else:
+        raise TelzinoValidationError("lookback", f"expected a timedelta or seconds, got {value!r}")
+    if lookback < timedelta(0):
+        raise TelzinoValidationError("lookback", "must not be negative")
+    return lookback

@@ -1,0 +1,206 @@
+"""Version-dependent helpers for running operators, sensors and DAGs in tests.
+
+Everything that differs between Airflow 2.10/2.11 and 3.x (how to run a DAG, where XComs live, how a
+deferred task resumes) is here, so the tests read the same on every version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib.util
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from telzino_provider.emulator import TelzinoEmulator
+from telzino_provider.version_compat import AIRFLOW_V_3_0_PLUS, BaseTrigger, TaskDeferred
+
+DAGS_DIR = Path(__file__).resolve().parent / "dags"
+
+
+# -- running operators directly -------------------------------------------------------------------
+
+
+@dataclass
+class FakeTI:
+    """Just what the operators read from ``context["ti"]``: ids, and XCom pushes recorded."""
+
+    dag_id: str = "telzino_direct"
+    task_id: str = "task"
+    run_id: str = "manual__direct"
+    map_index: int = -1
+    try_number: int = 1
+    xcoms: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any, **_: Any) -> None:
+        json.dumps(value)  # what a real XCom backend needs
+        self.xcoms[key] = value
+
+
+def make_context(ti: FakeTI | None = None, *, run_start: datetime | None = None) -> dict[str, Any]:
+    """A minimal task context: ``ti`` and a ``dag_run`` with its start date."""
+    ti = ti or FakeTI()
+    run = SimpleNamespace(start_date=run_start or datetime.now(timezone.utc), run_id=ti.run_id)
+    return {"ti": ti, "task_instance": ti, "dag_run": run, "run_id": ti.run_id}
+
+
+def run_trigger(trigger: BaseTrigger) -> dict[str, Any]:
+    """Run a trigger to its first event; returns the event payload."""
+
+    async def first() -> Any:
+        async for event in trigger.run():
+            return event
+        raise AssertionError("the trigger ended without an event")
+
+    return asyncio.run(first()).payload
+
+
+def roundtrip(trigger: BaseTrigger) -> BaseTrigger:
+    """Rebuild a trigger the way the triggerer does: from its classpath and JSON-decoded kwargs."""
+    classpath, kwargs = trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    cls = getattr(importlib.import_module(module), name)
+    return cls(**json.loads(json.dumps(kwargs)))
+
+
+def execute_deferred(
+    op: Any, context: dict[str, Any], before_trigger: Callable[[], None] | None = None
+) -> Any:
+    """``op.execute``; if it defers, run the trigger (after ``before_trigger``) and resume the task."""
+    try:
+        return op.execute(context)
+    except TaskDeferred as deferred:
+        if before_trigger is not None:
+            before_trigger()
+        event = run_trigger(roundtrip(deferred.trigger))
+        return getattr(op, deferred.method_name)(context, event)
+
+
+def defers(op: Any, context: dict[str, Any]) -> TaskDeferred:
+    """``op.execute``, which must defer; returns the TaskDeferred."""
+    with pytest.raises(TaskDeferred) as info:
+        op.execute(context)
+    return info.value
+
+
+# -- running DAGs ---------------------------------------------------------------------------------
+
+_MODULES: dict[Path, Any] = {}
+
+
+def load_dag(dag_id: str, filename: str = "telzino_test_dags.py") -> Any:
+    """The DAG object from a file in tests/dags (imported once per session)."""
+    path = DAGS_DIR / filename
+    if path not in _MODULES:
+        spec = importlib.util.spec_from_file_location(f"telzino_test_dags_{path.stem}", path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        _MODULES[path] = module
+    dags = {
+        value.dag_id: value
+        for value in vars(_MODULES[path]).values()
+        if type(value).__name__ == "DAG" and hasattr(value, "dag_id")
+    }
+    return dags[dag_id]
+
+
+def run_dag(
+    dag_id: str,
+    *,
+    conf: dict[str, Any] | None = None,
+    logical_date: datetime | None = None,
+    run_after: datetime | None = None,
+) -> Any:
+    """``dag.test()``; the same ``logical_date`` and ``run_after`` give the same run_id again,
+    replacing the earlier run (what clearing it would do). Returns the DagRun."""
+    dag = load_dag(dag_id)
+    if AIRFLOW_V_3_0_PLUS:
+        _reuse_in_process_api()
+        kwargs: dict[str, Any] = {"run_conf": conf}
+        if logical_date is not None:
+            kwargs["logical_date"] = logical_date
+        if run_after is not None:
+            kwargs["run_after"] = run_after
+        return dag.test(**kwargs)
+    return dag.test(execution_date=logical_date, run_conf=conf)
+
+
+def _reuse_in_process_api() -> None:
+    """Build dag.test()'s in-process execution API once per session, as Airflow 3.3 does.
+
+    Airflow 3.1/3.2 rebuild it for every task instance (about 5 s each, mostly route generation).
+    """
+    from airflow.sdk.execution_time import supervisor
+
+    build = getattr(supervisor, "in_process_api_server", None)
+    if build is not None and not hasattr(build, "cache_info"):
+        supervisor.in_process_api_server = functools.lru_cache(maxsize=1)(build)
+
+
+def state_of(value: Any) -> str:
+    return str(getattr(value, "value", value))
+
+
+def ti_states(dag_run: Any) -> dict[tuple[str, int], tuple[str, int]]:
+    """``{(task_id, map_index): (state, try_number)}`` of a finished run, read from the database."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = (
+            session.query(TaskInstance)
+            .filter(TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id)
+            .all()
+        )
+        return {(ti.task_id, ti.map_index): (state_of(ti.state), ti.try_number) for ti in rows}
+
+
+def xcom(dag_run: Any, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+    """One XCom value of a run (None when absent)."""
+    from airflow.utils.session import create_session
+
+    ids = {"run_id": dag_run.run_id, "key": key}
+    with create_session() as session:
+        if not AIRFLOW_V_3_0_PLUS:
+            from airflow.models.xcom import XCom
+
+            return XCom.get_one(
+                **ids, task_id=task_id, dag_id=dag_run.dag_id, map_index=map_index, session=session
+            )
+        from airflow.models.xcom import XComModel
+
+        query = XComModel.get_many(**ids, task_ids=task_id, dag_ids=dag_run.dag_id, map_indexes=map_index)
+        rows = session.scalars(query).all()
+        return XComModel.deserialize_value(rows[0]) if rows else None
+
+
+def logged_lines(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """Log lines from both logging stacks: stdlib (caplog) and Airflow 3's task logger (stdout).
+
+    Some versions write a line to both; count a message with :func:`count_logged`.
+    """
+    return [r.getMessage() for r in caplog.records] + capsys.readouterr().out.splitlines()
+
+
+def count_logged(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str], needle: str) -> int:
+    """How many times a message was logged, whichever stack (or both) it went to."""
+    in_caplog = sum(needle in r.getMessage() for r in caplog.records)
+    in_stdout = sum(needle in line for line in capsys.readouterr().out.splitlines())
+    return max(in_caplog, in_stdout)
+
+
+def emulator_conn_env(monkeypatch: pytest.MonkeyPatch, emu: TelzinoEmulator, **extra: object) -> None:
+    """Point ``telzino_default`` at ``emu`` (for emulators a test starts itself)."""
+    from tests.conftest import CONN_ENV, conn_json
+
+    monkeypatch.setenv(CONN_ENV, conn_json(emu, **extra))

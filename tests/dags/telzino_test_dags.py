@@ -1,0 +1,196 @@
+"""DAGs run by the operator and sensor tests through ``dag.test()``.
+
+Nothing here reads the emulator at parse time: agent and call ids, window bounds and numbers come
+from the run's params (the tests pass them as run conf) and the connection from the environment
+(``AIRFLOW_CONN_TELZINO_DEFAULT``), so parsing this file sends no request.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+try:
+    from airflow.sdk import DAG
+except ImportError:  # Airflow 2.x
+    from airflow import DAG  # type: ignore[attr-defined,no-redef]
+
+from telzino_provider.operators.telzino import (
+    TelzinoCreateOutboundCallOperator,
+    TelzinoGetOutboundCallOperator,
+    TelzinoListOutboundCallsOperator,
+)
+from telzino_provider.sensors.telzino import TelzinoCompletedCallsSensor, TelzinoOutboundCallSensor
+
+START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+NO_ID = "00000000-0000-4000-8000-000000000000"
+AGENT = "{{ params.agent_id }}"
+FAST_SENSOR = {"poke_interval": 0.1, "timeout": 60}
+SENSOR_MODES = ("poke", "reschedule", "deferrable")
+
+
+def _call_id(call: dict) -> str:
+    return call["id"]
+
+
+# List a window, then get every listed call (mapped over the list operator's XCom).
+with DAG(
+    "telzino_test_list_get",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"agent_id": NO_ID, "created_after": "", "created_before": "", "conn_id": "telzino_default"},
+) as list_get_dag:
+    list_calls = TelzinoListOutboundCallsOperator(
+        task_id="list_calls",
+        agent_id=AGENT,
+        telzino_conn_id="{{ params.conn_id }}",
+        created_after="{{ params.created_after }}",
+        created_before="{{ params.created_before }}",
+        fields=["id", "status", "created_at"],
+    )
+    TelzinoGetOutboundCallOperator.partial(task_id="get_call", agent_id=AGENT).expand(
+        call_id=list_calls.output.map(_call_id)
+    )
+
+
+# Hourly pull of the calls that finished in the data interval (the catchup-safe pattern).
+with DAG(
+    "telzino_test_ended_at",
+    schedule="@hourly",
+    start_date=START,
+    catchup=False,
+    params={"agent_id": NO_ID},
+) as ended_at_dag:
+    TelzinoListOutboundCallsOperator(
+        task_id="finished_calls",
+        agent_id=AGENT,
+        created_after="{{ data_interval_start }}",
+        created_before="{{ data_interval_end }}",
+        window_field="ended_at",
+        lookback=timedelta(hours=1),
+        fields=["id", "status", "created_at", "ended_at"],
+    )
+    TelzinoCompletedCallsSensor(
+        task_id="completed_calls",
+        agent_id=AGENT,
+        created_after="{{ data_interval_start }}",
+        created_before="{{ data_interval_end }}",
+        window_field="ended_at",
+        lookback=timedelta(hours=1),
+        fields=["id", "status", "created_at", "ended_at"],
+        **FAST_SENSOR,
+    )
+
+
+# Place a call (every argument templated), wait for it deferred, then watch it with a sensor.
+with DAG(
+    "telzino_test_create",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"agent_id": NO_ID, "to_number": "+18135550100", "order_id": "none"},
+) as create_dag:
+    place_call = TelzinoCreateOutboundCallOperator(
+        task_id="place_call",
+        agent_id=AGENT,
+        to_number="{{ params.to_number }}",
+        call_context="Confirm order {{ params.order_id }} from run {{ run_id }}",
+        metadata={"order_id": "{{ params.order_id }}", "source": "test"},
+        wait_for_completion=True,
+        deferrable=True,
+        poll_interval=0.1,
+        timeout=60,
+    )
+    place_call >> TelzinoOutboundCallSensor(
+        task_id="watch_call",
+        agent_id=AGENT,
+        call_id="{{ ti.xcom_pull(task_ids='place_call', key='call_id') }}",
+        **FAST_SENSOR,
+    )
+
+
+# Calls that fail (busy, no answer), one per mapped task instance, retried once each.
+with DAG(
+    "telzino_test_create_retry",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"agent_id": NO_ID},
+) as create_retry_dag:
+    TelzinoCreateOutboundCallOperator.partial(
+        task_id="place_call",
+        agent_id=AGENT,
+        wait_for_completion=True,
+        poll_interval=0.1,
+        timeout=60,
+        retries=1,
+        retry_delay=timedelta(0),
+    ).expand(to_number=["+18135550486", "+18135550480"])
+
+
+# The same sensor in each mode, for the mode-parity tests.
+def _sensor_kwargs(mode: str) -> dict:
+    return {"mode": "reschedule" if mode == "reschedule" else "poke", "deferrable": mode == "deferrable"}
+
+
+def _call_sensor_dag(mode: str) -> DAG:
+    with DAG(
+        f"telzino_test_call_sensor_{mode}",
+        schedule=None,
+        start_date=START,
+        catchup=False,
+        params={"agent_id": NO_ID, "call_id": NO_ID},
+    ) as dag:
+        TelzinoOutboundCallSensor(
+            task_id="wait_for_call",
+            agent_id=AGENT,
+            call_id="{{ params.call_id }}",
+            **_sensor_kwargs(mode),
+            **FAST_SENSOR,
+        )
+    return dag
+
+
+def _completed_sensor_dag(mode: str) -> DAG:
+    with DAG(
+        f"telzino_test_completed_sensor_{mode}",
+        schedule=None,
+        start_date=START,
+        catchup=False,
+        params={"agent_id": NO_ID, "created_after": "", "created_before": ""},
+    ) as dag:
+        TelzinoCompletedCallsSensor(
+            task_id="wait_for_calls",
+            agent_id=AGENT,
+            created_after="{{ params.created_after }}",
+            created_before="{{ params.created_before }}",
+            min_calls=3,
+            fields=["id", "status", "ended_at", "request_metadata"],
+            **_sensor_kwargs(mode),
+            **FAST_SENSOR,
+        )
+    return dag
+
+
+call_sensor_poke, call_sensor_reschedule, call_sensor_deferrable = map(_call_sensor_dag, SENSOR_MODES)
+completed_sensor_poke, completed_sensor_reschedule, completed_sensor_deferrable = map(
+    _completed_sensor_dag, SENSOR_MODES
+)
+
+
+# A failed call: soft_fail skips, otherwise the task fails.
+with DAG(
+    "telzino_test_soft_fail",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"agent_id": NO_ID, "call_id": NO_ID},
+) as soft_fail_dag:
+    for _soft in (True, False):
+        TelzinoOutboundCallSensor(
+            task_id="soft" if _soft else "hard",
+            agent_id=AGENT,
+            call_id="{{ params.call_id }}",
+            soft_fail=_soft,
+            **FAST_SENSOR,
+        )

@@ -1,0 +1,309 @@
+"""The sensors against the emulator: results, failures, soft_fail, and the same XCom in every mode."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from telzino_provider.emulator import OUTCOME_NUMBERS, TelzinoEmulator
+from telzino_provider.exceptions import TelzinoValidationError
+from telzino_provider.sensors.telzino import TelzinoCompletedCallsSensor, TelzinoOutboundCallSensor
+from telzino_provider.triggers.telzino import TelzinoCompletedCallsTrigger, TelzinoOutboundCallTrigger
+from telzino_provider.version_compat import AirflowException, AirflowSensorTimeout, AirflowSkipException
+from tests.airflow_helpers import (
+    defers,
+    emulator_conn_env,
+    execute_deferred,
+    make_context,
+    run_dag,
+    state_of,
+    ti_states,
+    xcom,
+)
+
+FIELDS = ["id", "status", "ended_at", "request_metadata"]
+#: A fixed emulated start, so emulators with the same seed produce identical records.
+FIXED_START = datetime(2026, 6, 11, 12, 0, tzinfo=timezone.utc)
+
+
+def call_sensor(emu: TelzinoEmulator, call_id: str, **kwargs: object) -> TelzinoOutboundCallSensor:
+    args: dict = {"task_id": "wait_for_call", "agent_id": emu.agent_id, "call_id": call_id}
+    args.update(poke_interval=0.05, timeout=30, deferrable=False)
+    args.update(kwargs)
+    return TelzinoOutboundCallSensor(**args)
+
+
+def calls_sensor(emu: TelzinoEmulator, **kwargs: object) -> TelzinoCompletedCallsSensor:
+    args: dict = {"task_id": "wait_for_calls", "agent_id": emu.agent_id}
+    args.update(poke_interval=0.05, timeout=30, deferrable=False)
+    args.update(kwargs)
+    return TelzinoCompletedCallsSensor(**args)
+
+
+def finished_call(emu: TelzinoEmulator, outcome: str = "completed") -> dict:
+    """A call that ended an hour ago."""
+    return emu.add_call(to_number=OUTCOME_NUMBERS[outcome], created_at=emu.now() - timedelta(hours=1))
+
+
+# -- TelzinoOutboundCallSensor --------------------------------------------------------------------
+
+
+def test_call_sensor_waits_for_success_and_returns_the_final_record(telzino_conn: TelzinoEmulator) -> None:
+    call = telzino_conn.add_call(duration=45)
+    telzino_conn.speed = 400
+
+    record = call_sensor(telzino_conn, call["id"]).execute(make_context())
+
+    assert record["id"] == call["id"] and record["status"] == "completed" and record["duration"] == 45
+    assert telzino_conn.count_requests("GET") > 1  # it looked while the call was live
+
+
+def test_deferrable_call_sensor_defers_and_resumes_with_the_same_record(
+    telzino_conn: TelzinoEmulator,
+) -> None:
+    call = telzino_conn.add_call(duration=45)
+    sensor = call_sensor(telzino_conn, call["id"], deferrable=True, timeout=120)
+
+    deferred = defers(sensor, make_context())
+    assert isinstance(deferred.trigger, TelzinoOutboundCallTrigger)
+    assert deferred.trigger.end_time == pytest.approx(time.time() + 120, abs=5)
+
+    telzino_conn.speed = 400
+    record = execute_deferred(sensor, make_context())
+
+    assert record == next(c for c in telzino_conn.calls() if c["id"] == call["id"])
+
+
+def test_deferrable_call_sensor_does_not_defer_for_a_finished_call(telzino_conn: TelzinoEmulator) -> None:
+    call = finished_call(telzino_conn)
+    record = call_sensor(telzino_conn, call["id"], deferrable=True).execute(make_context())
+    assert record["id"] == call["id"] and record["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "sip"),
+    [("no_answer", 480), ("busy", 486), ("failed", 503)],
+)
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+def test_call_sensor_failure_statuses_fail_or_skip_with_soft_fail(
+    telzino_conn: TelzinoEmulator, outcome: str, sip: int, deferrable: bool
+) -> None:
+    call = telzino_conn.add_call(to_number=OUTCOME_NUMBERS[outcome])
+
+    def start_the_clock() -> None:
+        telzino_conn.speed = 1000
+
+    def run(**kwargs: object) -> None:
+        telzino_conn.speed = 0 if deferrable else 1000  # deferrable: the trigger sees the outcome
+        execute_deferred(
+            call_sensor(telzino_conn, call["id"], deferrable=deferrable, **kwargs),
+            make_context(),
+            before_trigger=start_the_clock,
+        )
+
+    with pytest.raises(AirflowException) as failed:
+        run()
+    assert not isinstance(failed.value, AirflowSkipException)
+    assert f"ended with status '{outcome}'" in str(failed.value)
+    assert "error: " in str(failed.value) and f"sip_status_code: {sip}" in str(failed.value)
+
+    with pytest.raises(AirflowSkipException, match=f"status '{outcome}'.*soft_fail"):
+        run(soft_fail=True)
+
+
+def test_call_sensor_unknown_call_is_an_error(telzino_conn: TelzinoEmulator) -> None:
+    sensor = call_sensor(telzino_conn, "00000000-0000-4000-8000-0000000000aa")
+    with pytest.raises(AirflowException, match="HTTP 404"):
+        sensor.execute(make_context())
+
+
+def test_call_sensor_tolerates_transient_errors_in_poke_mode(
+    emulator: TelzinoEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator_conn_env(monkeypatch, emulator, max_retries=0)
+    call = finished_call(emulator)
+    emulator.fail_next(3, 502)
+
+    record = call_sensor(emulator, call["id"], max_consecutive_errors=3).execute(make_context())
+
+    assert record["id"] == call["id"] and emulator.count_requests("GET") == 4
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+def test_call_sensor_timeout(telzino_conn: TelzinoEmulator, deferrable: bool) -> None:
+    call = telzino_conn.add_call()  # frozen clock: never finishes
+
+    with pytest.raises(AirflowSensorTimeout):
+        execute_deferred(
+            call_sensor(telzino_conn, call["id"], timeout=0.3, deferrable=deferrable), make_context()
+        )
+    with pytest.raises(AirflowSkipException):
+        execute_deferred(
+            call_sensor(telzino_conn, call["id"], timeout=0.3, deferrable=deferrable, soft_fail=True),
+            make_context(),
+        )
+
+
+def test_call_sensor_rejects_bad_input(telzino_conn: TelzinoEmulator) -> None:
+    with pytest.raises(TelzinoValidationError, match="call_id"):
+        call_sensor(telzino_conn, "{{ not rendered }}").execute(make_context())
+    with pytest.raises(TelzinoValidationError, match="success_statuses: unknown status 'answered'"):
+        call_sensor(telzino_conn, "x", success_statuses=["answered"])
+    assert telzino_conn.count_requests() == 0
+
+
+def test_execute_complete_rejects_a_missing_event(telzino_conn: TelzinoEmulator) -> None:
+    with pytest.raises(AirflowException, match="Telzino trigger event"):
+        call_sensor(telzino_conn, "x").execute_complete(make_context(), None)
+
+
+# -- TelzinoCompletedCallsSensor ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+def test_completed_calls_sensor_waits_for_min_calls(telzino_conn: TelzinoEmulator, deferrable: bool) -> None:
+    now = telzino_conn.now()
+    seeded = telzino_conn.seed_calls(
+        3, start=now - timedelta(minutes=50), end=now - timedelta(minutes=10), outcomes={"completed": 1}
+    )
+    finished_call(telzino_conn, "busy")  # a different status: never counted
+    late = telzino_conn.add_call(duration=30)
+    sensor = calls_sensor(
+        telzino_conn,
+        created_after=(now - timedelta(hours=1)).isoformat(),
+        created_before=now + timedelta(minutes=5),
+        min_calls=4,
+        fields=["id", "status"],
+        deferrable=deferrable,
+    )
+    if not deferrable:
+        telzino_conn.speed = 400
+
+    def start_the_clock() -> None:
+        telzino_conn.speed = 400
+
+    calls = execute_deferred(sensor, make_context(), before_trigger=start_the_clock)
+
+    assert calls == [{"id": c["id"], "status": "completed"} for c in [late, *seeded]]
+
+
+def test_deferrable_completed_calls_sensor_defers_with_a_json_window(telzino_conn: TelzinoEmulator) -> None:
+    sensor = calls_sensor(
+        telzino_conn, created_after="2026-06-11T00:00:00Z", window_field="ended_at", deferrable=True
+    )
+
+    trigger = defers(sensor, make_context()).trigger
+
+    assert isinstance(trigger, TelzinoCompletedCallsTrigger)
+    window = trigger.serialize()[1]["window"]
+    assert window == {
+        "statuses": ["completed"],
+        "window_field": "ended_at",
+        "created_after": "2026-06-11T00:00:00+00:00",
+        "created_before": None,
+        "lookback_seconds": 6 * 3600.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"min_calls": 0}, "min_calls"),
+        ({"created_before": "soon"}, "created_before"),
+        ({"window_field": "ended_at", "status": "in_progress"}, "status"),
+        ({"fields": []}, "fields"),
+    ],
+)
+def test_completed_calls_sensor_input_errors(telzino_conn: TelzinoEmulator, kwargs: dict, field: str) -> None:
+    with pytest.raises(TelzinoValidationError) as info:
+        calls_sensor(telzino_conn, **kwargs).execute(make_context())
+    assert info.value.field == field and telzino_conn.count_requests() == 0
+
+
+# -- mode parity through dag.test() ---------------------------------------------------------------
+
+MODES = ("poke", "reschedule", "deferrable")
+
+
+def speed_up_on_first_look(emu: TelzinoEmulator, path: str, speed: float = 400) -> threading.Thread:
+    """Keep the clock frozen until the sensor first asks, so it has to wait whatever the start-up time."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while emu.count_requests("GET", path) == 0 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        emu.speed = speed
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def call_scenario(emu: TelzinoEmulator) -> tuple[dict, str]:
+    call = emu.add_call(duration=60, metadata={"crm_id": "C-1"})
+    return {"agent_id": emu.agent_id, "call_id": call["id"]}, f"/v1/agents/{emu.agent_id}/outbound-calls/"
+
+
+def calls_scenario(emu: TelzinoEmulator) -> tuple[dict, str]:
+    now = emu.now()
+    emu.seed_calls(
+        2, start=now - timedelta(minutes=50), end=now - timedelta(minutes=10), outcomes={"completed": 1}
+    )
+    emu.add_call(duration=60, metadata={"crm_id": "C-2"})
+    window = {"created_after": (now - timedelta(hours=1)).isoformat(), "created_before": ""}
+    return {"agent_id": emu.agent_id, **window}, f"/v1/agents/{emu.agent_id}/outbound-calls"
+
+
+@pytest.mark.parametrize(
+    ("dag_prefix", "task_id", "scenario"),
+    [
+        ("telzino_test_call_sensor", "wait_for_call", call_scenario),
+        ("telzino_test_completed_sensor", "wait_for_calls", calls_scenario),
+    ],
+    ids=["call_sensor", "completed_calls_sensor"],
+)
+def test_every_mode_gives_the_same_xcom(
+    airflow_db: None, monkeypatch: pytest.MonkeyPatch, dag_prefix: str, task_id: str, scenario: object
+) -> None:
+    results = {}
+    for mode in MODES:
+        with TelzinoEmulator(start_time=FIXED_START, seed=77) as emu:
+            emulator_conn_env(monkeypatch, emu)
+            conf, path = scenario(emu)  # type: ignore[operator]
+            watcher = speed_up_on_first_look(emu, path)
+            dr = run_dag(f"{dag_prefix}_{mode}", conf=conf)
+            watcher.join(timeout=5)
+            assert state_of(dr.state) == "success", mode
+            assert emu.count_requests("GET", path) > 1, f"{mode}: the sensor did not have to wait"
+            results[mode] = xcom(dr, task_id)
+            final = emu.calls()
+
+    assert results["poke"] == results["reschedule"] == results["deferrable"]
+    if task_id == "wait_for_call":
+        assert results["poke"] == final[0] and results["poke"]["status"] == "completed"
+    else:
+        assert results["poke"] == [{name: c[name] for name in FIELDS} for c in final]
+        assert len(results["poke"]) == 3
+
+
+def test_soft_fail_skips_and_hard_fails_in_a_dag(airflow_db: None, telzino_conn: TelzinoEmulator) -> None:
+    call = finished_call(telzino_conn, "busy")
+
+    dr = run_dag("telzino_test_soft_fail", conf={"agent_id": telzino_conn.agent_id, "call_id": call["id"]})
+
+    assert state_of(dr.state) == "failed"
+    assert ti_states(dr) == {("soft", -1): ("skipped", 1), ("hard", -1): ("failed", 1)}
+
+
+def test_templated_call_id_renders_from_the_run(airflow_db: None, telzino_conn: TelzinoEmulator) -> None:
+    call = finished_call(telzino_conn)
+
+    dr = run_dag(
+        "telzino_test_call_sensor_poke", conf={"agent_id": telzino_conn.agent_id, "call_id": call["id"]}
+    )
+
+    assert state_of(dr.state) == "success"
+    assert xcom(dr, "wait_for_call") == call

@@ -1,0 +1,191 @@
+"""The triggers against the emulator: serialization, each event, transient-error tolerance."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+
+import pytest
+
+from telzino_provider.emulator import OUTCOME_NUMBERS, TelzinoEmulator
+from telzino_provider.triggers.telzino import TelzinoCompletedCallsTrigger, TelzinoOutboundCallTrigger
+from telzino_provider.windows import CallWindow
+from tests.airflow_helpers import emulator_conn_env, roundtrip, run_trigger
+
+SUCCESS = ["completed"]
+FAILURE = ["no_answer", "busy", "failed"]
+
+
+def call_trigger(emu: TelzinoEmulator, call_id: str, **overrides: object) -> TelzinoOutboundCallTrigger:
+    kwargs: dict = {
+        "agent_id": emu.agent_id,
+        "call_id": call_id,
+        "success_statuses": SUCCESS,
+        "failure_statuses": FAILURE,
+        "end_time": time.time() + 30,
+        "poll_interval": 0.05,
+    }
+    kwargs.update(overrides)
+    return TelzinoOutboundCallTrigger(**kwargs)
+
+
+def window_json(emu: TelzinoEmulator, hours: float = 2) -> dict:
+    return CallWindow.build(
+        status="completed",
+        window_field="created_at",
+        created_after=emu.now() - timedelta(hours=hours),
+        created_before=emu.now() + timedelta(hours=1),
+        lookback=0,
+    ).to_json()
+
+
+def test_call_trigger_serializes_plain_json_and_round_trips(telzino_conn: TelzinoEmulator) -> None:
+    trigger = call_trigger(telzino_conn, telzino_conn.add_call()["id"], end_time=1_800_000_000.5)
+    classpath, kwargs = trigger.serialize()
+
+    assert classpath == "telzino_provider.triggers.telzino.TelzinoOutboundCallTrigger"
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert kwargs["end_time"] == 1_800_000_000.5 and kwargs["telzino_conn_id"] == "telzino_default"
+    assert telzino_conn.token not in json.dumps(kwargs)
+    assert roundtrip(trigger).serialize() == (classpath, kwargs)
+
+
+def test_completed_calls_trigger_serializes_times_as_iso(telzino_conn: TelzinoEmulator) -> None:
+    trigger = TelzinoCompletedCallsTrigger(
+        agent_id=telzino_conn.agent_id,
+        window=window_json(telzino_conn),
+        min_calls=2,
+        fields=["id"],
+        end_time=1_800_000_000.0,
+    )
+    classpath, kwargs = trigger.serialize()
+
+    assert classpath == "telzino_provider.triggers.telzino.TelzinoCompletedCallsTrigger"
+    assert json.loads(json.dumps(kwargs)) == kwargs
+    assert kwargs["window"]["created_after"].endswith("+00:00")
+    assert kwargs["window"]["statuses"] == ["completed"]
+    assert roundtrip(trigger).serialize() == (classpath, kwargs)
+
+
+def test_call_trigger_success_event_carries_the_final_record(telzino_conn: TelzinoEmulator) -> None:
+    call = telzino_conn.add_call(duration=30)
+    telzino_conn.speed = 400  # the call runs its 40 emulated seconds while the trigger waits
+
+    event = run_trigger(roundtrip(call_trigger(telzino_conn, call["id"])))
+
+    assert event["status"] == "success"
+    assert event["call"] == next(c for c in telzino_conn.calls() if c["id"] == call["id"])
+    assert event["call"]["status"] == "completed" and event["call"]["duration"] == 30
+    assert telzino_conn.count_requests("GET", f"/v1/agents/{telzino_conn.agent_id}/outbound-calls/") > 1
+
+
+@pytest.mark.parametrize(
+    ("outcome", "sip"),
+    [("no_answer", 480), ("busy", 486), ("failed", 503)],
+)
+def test_call_trigger_failure_event(telzino_conn: TelzinoEmulator, outcome: str, sip: int) -> None:
+    call = telzino_conn.add_call(to_number=OUTCOME_NUMBERS[outcome])
+    telzino_conn.speed = 400
+
+    event = run_trigger(call_trigger(telzino_conn, call["id"]))
+
+    assert event["status"] == "failure"
+    assert event["call"]["id"] == call["id"] and event["call"]["status"] == outcome
+    assert f"status '{outcome}'" in event["message"] and f"sip_status_code: {sip}" in event["message"]
+
+
+def test_call_trigger_times_out_at_its_absolute_deadline(telzino_conn: TelzinoEmulator) -> None:
+    call = telzino_conn.add_call()  # frozen clock: stays queued
+    started = time.monotonic()
+
+    event = run_trigger(call_trigger(telzino_conn, call["id"], end_time=time.time() + 0.3))
+
+    assert event == {"status": "timeout", "message": event["message"]}
+    assert "Timed out waiting for Telzino call" in event["message"]
+    assert 0.25 < time.monotonic() - started < 5
+
+
+def test_call_trigger_error_event_on_a_call_that_does_not_exist(telzino_conn: TelzinoEmulator) -> None:
+    event = run_trigger(call_trigger(telzino_conn, "00000000-0000-4000-8000-000000000001"))
+
+    assert event["status"] == "error"
+    assert "HTTP 404" in event["message"]
+    assert telzino_conn.count_requests("GET") == 1  # a 404 is not transient: no second look
+
+
+def test_call_trigger_tolerates_transient_errors_up_to_the_count(
+    emulator: TelzinoEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator_conn_env(monkeypatch, emulator, max_retries=0)  # one request per look
+    call = emulator.add_call(created_at=emulator.now() - timedelta(hours=1))  # completed already
+    emulator.fail_next(5, 503)
+
+    event = run_trigger(call_trigger(emulator, call["id"], max_consecutive_errors=5))
+
+    assert event["status"] == "success" and event["call"]["id"] == call["id"]
+    assert emulator.count_requests("GET") == 6
+
+
+def test_call_trigger_gives_up_after_one_error_too_many(
+    emulator: TelzinoEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator_conn_env(monkeypatch, emulator, max_retries=0)
+    call = emulator.add_call(created_at=emulator.now() - timedelta(hours=1))
+    emulator.fail_next(6, 503)
+
+    event = run_trigger(call_trigger(emulator, call["id"], max_consecutive_errors=5))
+
+    assert event["status"] == "error"
+    assert "too many consecutive errors" in event["message"] and "503" in event["message"]
+    assert emulator.count_requests("GET") == 6
+
+
+def test_call_trigger_treats_unreadable_answers_as_transient(
+    emulator: TelzinoEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator_conn_env(monkeypatch, emulator, max_retries=0)
+    call = emulator.add_call()  # queued while the clock is frozen
+    emulator.malformed_next(2)  # an unreadable answer counts as transient too
+
+    trigger = call_trigger(emulator, call["id"], max_consecutive_errors=2, end_time=time.time() + 0.6)
+    event = run_trigger(trigger)
+
+    assert event["status"] == "timeout"  # the two errors were absorbed, then it kept waiting
+    assert emulator.count_requests("GET") > 3
+
+
+def test_completed_calls_trigger_success_lists_calls_newest_first(telzino_conn: TelzinoEmulator) -> None:
+    now = telzino_conn.now()
+    seeded = telzino_conn.seed_calls(
+        6, start=now - timedelta(minutes=90), end=now - timedelta(minutes=30), outcomes={"completed": 1}
+    )
+    trigger = TelzinoCompletedCallsTrigger(
+        agent_id=telzino_conn.agent_id,
+        window=window_json(telzino_conn),
+        min_calls=6,
+        fields=["id", "status"],
+        end_time=time.time() + 10,
+        poll_interval=0.05,
+    )
+
+    event = run_trigger(roundtrip(trigger))
+
+    assert event["status"] == "success"
+    assert event["calls"] == [{"id": c["id"], "status": "completed"} for c in seeded]
+
+
+def test_completed_calls_trigger_waits_for_min_calls_then_times_out(telzino_conn: TelzinoEmulator) -> None:
+    telzino_conn.add_call(created_at=telzino_conn.now() - timedelta(minutes=20))
+    trigger = TelzinoCompletedCallsTrigger(
+        agent_id=telzino_conn.agent_id,
+        window=window_json(telzino_conn),
+        min_calls=2,
+        end_time=time.time() + 0.3,
+        poll_interval=0.05,
+    )
+
+    event = run_trigger(trigger)
+
+    assert event["status"] == "timeout"
+    assert "2 Telzino call(s)" in event["message"]
