@@ -10,19 +10,30 @@ else
 VENV := .venv-$(AIRFLOW_VERSION)
 endif
 
+# The versions `make test-matrix` runs the suite on (docs/compatibility.md has the results).
+MATRIX_VERSIONS ?= 2.10.5 2.11.2 3.0.6 3.1.8 3.2.2 $(DEFAULT_AIRFLOW)
+
+# Extra pins per Airflow series, installed with it: upper bounds its own metadata leaves open and that
+# later releases of those packages broke (dag.test() fails). Why, in docs/compatibility.md.
+AIRFLOW_SERIES := $(word 1,$(subst ., ,$(AIRFLOW_VERSION))).$(word 2,$(subst ., ,$(AIRFLOW_VERSION)))
+PINS_3.0 := fastapi<0.118
+PINS_3.2 := fastapi<0.137 svcs<26
+AIRFLOW_PINS ?= $(PINS_$(AIRFLOW_SERIES))
+
 UV_BOOT := .uv
 UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/$(UV_BOOT)/bin/uv)
 STAMP := $(VENV)/.installed-$(AIRFLOW_VERSION)
 
-.PHONY: test lint venv clean
+.PHONY: test test-matrix lint venv clean
 
 $(UV):
 	$(PYTHON) -m venv $(UV_BOOT)
 	$(UV_BOOT)/bin/pip install --quiet --disable-pip-version-check uv
 
-$(STAMP): pyproject.toml | $(UV)
+$(STAMP): pyproject.toml Makefile | $(UV)
 	test -x $(VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install --quiet -e ".[test,lint]" "apache-airflow==$(AIRFLOW_VERSION)"
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install --quiet -e ".[test,lint]" "apache-airflow==$(AIRFLOW_VERSION)" \
+		$(foreach pin,$(AIRFLOW_PINS),"$(pin)")
 	touch $@
 
 venv: $(STAMP)
@@ -30,10 +41,36 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
+# The example DAGs end to end against a local Telzino emulator (scripts/demo.py); files in .demo/.
+.PHONY: demo
+demo: $(STAMP)
+	$(VENV)/bin/python scripts/demo.py
+
+# One line per version with its pass/fail counts; exits non-zero if any version fails.
+test-matrix: | $(UV)
+	$(PYTHON) .ci/matrix.py $(MATRIX_VERSIONS)
+
+# Benchmarks against the emulator, in a venv of their own: the HTTP provider (the peer) is installed
+# there only, never as a dependency. One table on stdout, figures in benchmarks/results.json;
+# docs/performance.md explains them. BENCH_ARGS="--only 1,5" runs a subset.
+BENCH_VENV := benchmarks/.venv
+BENCH_STAMP := $(BENCH_VENV)/.installed-$(DEFAULT_AIRFLOW)
+BENCH_ARGS ?=
+
+.PHONY: bench
+$(BENCH_STAMP): pyproject.toml benchmarks/requirements.txt | $(UV)
+	test -x $(BENCH_VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(BENCH_VENV)
+	VIRTUAL_ENV=$(CURDIR)/$(BENCH_VENV) $(UV) pip install --quiet -e . "apache-airflow==$(DEFAULT_AIRFLOW)" \
+		-r benchmarks/requirements.txt
+	touch $@
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m benchmarks $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check telzino_provider tests example_dags benchmarks
 	$(VENV)/bin/ruff format --check telzino_provider tests example_dags benchmarks
 	$(VENV)/bin/mypy telzino_provider
 
 clean:
-	rm -rf .venv .venv-* $(UV_BOOT) .airflow-home .demo
+	rm -rf .venv .venv-* $(UV_BOOT) .airflow-home .demo .matrix

@@ -1,8 +1,9 @@
 """Every Airflow import the provider needs, resolved once, newest location first.
 
-Airflow moved its public classes between 2.10 and 3.3 (``airflow.sdk`` from 3.0, ``BaseHook`` there
-from 3.1, the exceptions from 3.2). The rest of the package imports from here only, so a version
-difference is handled in exactly one place.
+Airflow moved its public classes between 2.10 and 3.3 (``airflow.sdk`` and ``mask_secret`` in
+``airflow.sdk.log`` from 3.0, ``BaseHook`` there from 3.1, the exceptions and ``conf`` from 3.2). The
+rest of the package imports from here only, so a version difference is handled in exactly one place;
+tests/test_version_compat.py checks every location on each tested version.
 """
 
 from __future__ import annotations
