@@ -41,10 +41,10 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-# The example DAGs end to end against a local Telzino emulator (scripts/demo.py); files in .demo/.
+# The example DAGs end to end against a local Telzino emulator (example_dags/demo.py); files in .demo/.
 .PHONY: demo
 demo: $(STAMP)
-	$(VENV)/bin/python scripts/demo.py
+	$(VENV)/bin/python example_dags/demo.py
 
 # One line per version with its pass/fail counts; exits non-zero if any version fails.
 test-matrix: | $(UV)
