@@ -9,7 +9,7 @@ stays bounded by that window, not by the length of the list.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -19,7 +19,7 @@ from telzino_provider.timeutil import parse_api_timestamp
 
 log = logging.getLogger(__name__)
 
-#: Ids remembered for recognising repeats pushed onto later pages.
+#: About this many ids (whole pages of them) are remembered for recognising repeats.
 RECENT_IDS = 5000
 #: Pages allowed beyond twice the first reported page count before paging is called a server bug.
 EXTRA_PAGE_ALLOWANCE = 10
@@ -65,7 +65,7 @@ def iter_newest_first(
     Stops at the first call older than ``created_after``. If the server turns out not to sort newest
     first, it warns, reads every page to the end and de-duplicates by id, so no call is dropped.
     """
-    recent: OrderedDict[str, None] = OrderedDict()
+    recent = RecentIds()
     seen_all: set[str] | None = None  # set once the order is found broken
     cursor: datetime | None = None  # created_at of the oldest call read so far
     head: datetime | None = None  # newest created_at when reading began
@@ -74,6 +74,7 @@ def iter_newest_first(
         stamped = [(parse_api_timestamp(item["created_at"]), item) for item in items]
         if head is None:
             head = max((ts for ts, _ in stamped), default=None)
+        page_ids = recent.new_page(len(items))
         for created, item in stamped:
             call_id = item["id"]
             if seen_all is not None:
@@ -90,9 +91,9 @@ def iter_newest_first(
                         label,
                         page,
                     )
-                    seen_all = set(recent)
+                    seen_all = recent.all()
                     seen_all.add(call_id)
-            _remember(recent, call_id)
+            page_ids.add(call_id)
             if seen_all is None and (cursor is None or created < cursor):
                 cursor = created
             if created_before is not None and created >= created_before:
@@ -107,10 +108,25 @@ def iter_newest_first(
         _log_page(label, page, pagination, count)
 
 
-def _remember(recent: OrderedDict[str, None], call_id: str) -> None:
-    recent[call_id] = None
-    if len(recent) > RECENT_IDS:
-        recent.popitem(last=False)
+class RecentIds:
+    """The ids of the last pages read, one set per page: cheap to fill, bounded, and only searched
+    for the rare call that is not older than the oldest call read so far."""
+
+    def __init__(self) -> None:
+        self._pages: deque[set[str]] | None = None
+
+    def new_page(self, size: int) -> set[str]:
+        if self._pages is None:
+            self._pages = deque(maxlen=max(2, RECENT_IDS // max(size, 1)))
+        page: set[str] = set()
+        self._pages.append(page)
+        return page
+
+    def __contains__(self, call_id: object) -> bool:
+        return any(call_id in page for page in self._pages or ())
+
+    def all(self) -> set[str]:
+        return set().union(*(self._pages or ()))
 
 
 def _split(body: Any, path: str) -> tuple[list[Any], Page]:
