@@ -1,0 +1,123 @@
+"""``python -m benchmarks``: run the benchmarks, print one table, write benchmarks/results.json.
+
+Airflow's logging (the provider logs one line per page) goes to a file in the temporary
+AIRFLOW_HOME, as a task's log would, not to the terminal; the table goes to standard output and
+progress to standard error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+HERE = Path(__file__).resolve().parent
+BENCHMARKS = ("full_pull", "incremental", "memory", "waiting", "overhead")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
+    parser.add_argument("--latency", type=float, default=0.005, help="emulator latency per request, s")
+    parser.add_argument("--rounds", type=int, default=25, help="rounds for benchmarks 1 and 5 (>= 5)")
+    parser.add_argument("--slow-rounds", type=int, default=5, help="rounds for benchmarks 2 and 3 (>= 5)")
+    parser.add_argument("--only", default="1,2,3,4,5", help="comma-separated benchmark numbers")
+    parser.add_argument("--output", type=Path, default=HERE / "results.json", help="where to write JSON")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 round: checks it runs")
+    args = parser.parse_args(argv)
+    if not args.quick and min(args.rounds, args.slow_rounds) < 5:
+        parser.error("comparisons need at least 5 interleaved rounds")
+    return args
+
+
+def sizes(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Keyword arguments of each benchmark's ``run``."""
+    if args.quick:
+        return {
+            "full_pull": {"calls": 300, "rounds": 1},
+            "incremental": {"calls": 1_000, "window": 300, "rounds": 1},
+            "memory": {"counts": (300, 600), "rounds": 1},
+            "waiting": {"triggers": 10, "poll_interval": 0.1, "speed": 100.0, "stress_interval": None},
+            "overhead": {"calls": 300, "rounds": 1, "sampled_pulls": 2, "profiled_pulls": 1},
+        }
+    return {
+        "full_pull": {"calls": 10_000, "rounds": args.rounds},
+        "incremental": {"calls": 100_000, "window": 300, "rounds": args.slow_rounds},
+        "memory": {"counts": (10_000, 100_000), "rounds": args.slow_rounds},
+        "waiting": {"triggers": 200, "poll_interval": 1.0, "speed": 10.0, "stress_interval": 0.2},
+        "overhead": {"calls": 10_000, "rounds": args.rounds},
+    }
+
+
+def prepare_environment() -> Path:
+    """A throw-away AIRFLOW_HOME (no database is needed: hooks read connections from the env)."""
+    home = Path(tempfile.mkdtemp(prefix="telzino-bench-airflow-"))
+    os.environ["AIRFLOW_HOME"] = str(home)
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    return home
+
+
+def redirect_stdout(log_path: Path) -> TextIO:
+    """Send file descriptor 1 (Airflow's log output) to ``log_path``; return the real stdout."""
+    sys.stdout.flush()
+    real = os.fdopen(os.dup(1), "w", buffering=1)
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(log, 1)
+    os.close(log)
+    return real
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    home = prepare_environment()
+    log_path = home / "bench.log"
+    out = redirect_stdout(log_path)
+
+    from benchmarks import full_pull, incremental, memory, overhead, report, waiting
+    from benchmarks.common import machine
+    from benchmarks.emulator_server import EmulatorProcess
+
+    modules = dict(zip(BENCHMARKS, (full_pull, incremental, memory, waiting, overhead), strict=True))
+    wanted = {BENCHMARKS[int(n) - 1] for n in args.only.split(",") if n.strip()}
+    config = sizes(args)
+    results: dict[str, Any] = {}
+    started = time.perf_counter()
+    with EmulatorProcess(latency=args.latency) as server:
+        for number, name in enumerate(BENCHMARKS, start=1):
+            if name not in wanted:
+                continue
+            print(f"[{number}/5] {name} ...", file=sys.stderr, flush=True)
+            began = time.perf_counter()
+            results[name] = modules[name].run(server, **config[name])
+            results[name]["seconds"] = time.perf_counter() - began
+    info = machine()
+    info["latency_ms"] = args.latency * 1000
+    info["duration_s"] = time.perf_counter() - started
+    rows = report.rows(results)
+    table = report.render(rows, info)
+    print(table, file=out)
+    document = {
+        "machine": info,
+        "settings": vars(args) | {"output": _shown(args.output), "sizes": config},
+        "table": rows,
+        "results": results,
+    }
+    args.output.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    print(f"\nwrote {_shown(args.output)}; Airflow's log output is in {log_path}", file=out)
+    return 0
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when it is inside it."""
+    try:
+        return str(path.resolve().relative_to(HERE.parent))
+    except ValueError:
+        return str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
