@@ -10,11 +10,11 @@ else
 VENV := .venv-$(AIRFLOW_VERSION)
 endif
 
-# The versions `make test-matrix` runs the suite on (docs/compatibility.md has the results).
+# The versions `make test-matrix` runs the suite on (the README's Compatibility section has the results).
 MATRIX_VERSIONS ?= 2.10.5 2.11.2 3.0.6 3.1.8 3.2.2 $(DEFAULT_AIRFLOW)
 
 # Extra pins per Airflow series, installed with it: upper bounds its own metadata leaves open and that
-# later releases of those packages broke (dag.test() fails). Why, in docs/compatibility.md.
+# later releases of those packages broke (dag.test() fails). Why: the README, "Pins, and why".
 AIRFLOW_SERIES := $(word 1,$(subst ., ,$(AIRFLOW_VERSION))).$(word 2,$(subst ., ,$(AIRFLOW_VERSION)))
 PINS_3.0 := fastapi<0.118
 PINS_3.2 := fastapi<0.137 svcs<26
@@ -34,6 +34,10 @@ $(STAMP): pyproject.toml Makefile | $(UV)
 	test -x $(VENV)/bin/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install --quiet -e ".[test,lint]" "apache-airflow==$(AIRFLOW_VERSION)" \
 		$(foreach pin,$(AIRFLOW_PINS),"$(pin)")
+	@# Bytecode once, here: with PYTHONDONTWRITEBYTECODE set, every Airflow process (the CLI in tests,
+	@# the demo) would otherwise recompile some 2,000 modules. A few packages ship files that do not
+	@# compile on purpose, hence the `|| true`.
+	$(VENV)/bin/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	touch $@
 
 venv: $(STAMP)
@@ -52,7 +56,7 @@ test-matrix: | $(UV)
 
 # Benchmarks against the emulator, in a venv of their own: the HTTP provider (the peer) is installed
 # there only, never as a dependency. One table on stdout, figures in benchmarks/results.json;
-# docs/performance.md explains them. BENCH_ARGS="--only 1,5" runs a subset.
+# the README's Performance section explains them. BENCH_ARGS="--only 1,5" runs a subset.
 BENCH_VENV := benchmarks/.venv
 BENCH_STAMP := $(BENCH_VENV)/.installed-$(DEFAULT_AIRFLOW)
 BENCH_ARGS ?=

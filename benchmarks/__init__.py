@@ -1,5 +1,5 @@
 """Benchmarks of the Telzino provider against a bare requests loop and the HTTP provider.
 
 Run them with ``make bench`` (own venv, the full sizes, one table, ``benchmarks/results.json``);
-``python -m benchmarks --help`` lists the options. docs/performance.md explains every row.
+``python -m benchmarks --help`` lists the options. The README's Performance section explains every row.
 """

@@ -9,13 +9,11 @@ Airflow's own output goes to .demo/logs/.
 
 from __future__ import annotations
 
-import compileall
 import json
 import os
 import signal
 import subprocess
 import sys
-import sysconfig
 import time
 import warnings
 from datetime import datetime, timezone
@@ -166,9 +164,6 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` stops the emulator
     LOGS.mkdir(parents=True, exist_ok=True)
     HOME.mkdir(parents=True, exist_ok=True)
-    # Cache the venv's bytecode once: with PYTHONDONTWRITEBYTECODE set (as here), each Airflow
-    # command would otherwise recompile ~2000 modules (about 10 s each time).
-    compileall.compile_dir(sysconfig.get_paths()["purelib"], quiet=2, workers=0)
     emulator, banner = start_emulator()
     try:
         env = airflow_env(banner)

@@ -1,4 +1,4 @@
-"""The quickstart (docs/quickstart.md) stays true: its `make` commands are Makefile targets, and its
+"""The README's quickstart stays true: its `make` commands are Makefile targets, and its
 real-account commands run as shown, here against the emulator instead of api.telzino.com."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from telzino_provider.emulator import TelzinoEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
-QUICKSTART = ROOT / "docs" / "quickstart.md"
+QUICKSTART = ROOT / "README.md"
 
 
 def bash_blocks() -> list[str]:
