@@ -28,7 +28,68 @@ from telzino_provider.waiting import (
 from telzino_provider.windows import CallWindow
 
 
-class TelzinoOutboundCallTrigger(BaseTrigger):
+class _TelzinoPollingTrigger(BaseTrigger):
+    """What both triggers share: the polling settings, their serialization and the wait itself.
+
+    :param end_time: absolute deadline, epoch seconds.
+    :param poll_interval: seconds between looks.
+    :param telzino_conn_id: the Airflow connection id.
+    :param max_consecutive_errors: transient errors tolerated in a row before an error event.
+    """
+
+    def __init__(
+        self,
+        *,
+        end_time: float,
+        poll_interval: float,
+        telzino_conn_id: str,
+        max_consecutive_errors: int,
+    ) -> None:
+        super().__init__()
+        self.end_time = float(end_time)
+        self.poll_interval = float(poll_interval)
+        self.telzino_conn_id = telzino_conn_id
+        self.max_consecutive_errors = int(max_consecutive_errors)
+
+    def own_kwargs(self) -> dict[str, Any]:
+        """The subclass's own constructor arguments, as plain JSON."""
+        raise NotImplementedError
+
+    def poll(self, hook: TelzinoHook) -> Verdict:
+        """One look (sync): the same function the matching sensor's ``poke`` uses."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                **self.own_kwargs(),
+                "end_time": self.end_time,
+                "poll_interval": self.poll_interval,
+                "telzino_conn_id": self.telzino_conn_id,
+                "max_consecutive_errors": self.max_consecutive_errors,
+            },
+        )
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        hook = TelzinoHook(telzino_conn_id=self.telzino_conn_id)
+        try:
+            event = await wait_in_trigger(
+                partial(self.poll, hook),
+                what=self.describe(),
+                deadline=self.end_time,
+                poll_interval=self.poll_interval,
+                max_errors=self.max_consecutive_errors,
+            )
+        finally:
+            await asyncio.to_thread(hook.close)
+        yield TriggerEvent(event)
+
+
+class TelzinoOutboundCallTrigger(_TelzinoPollingTrigger):
     """Waits until a call reaches a success or failure status, or ``end_time`` passes.
 
     Yields ``{"status": "success"|"failure", "message", "call": <record>}``, or
@@ -56,52 +117,34 @@ class TelzinoOutboundCallTrigger(BaseTrigger):
         telzino_conn_id: str = TelzinoHook.default_conn_name,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            end_time=end_time,
+            poll_interval=poll_interval,
+            telzino_conn_id=telzino_conn_id,
+            max_consecutive_errors=max_consecutive_errors,
+        )
         self.agent_id = agent_id
         self.call_id = call_id
         self.success_statuses, self.failure_statuses = require_outcome_statuses(
             success_statuses, failure_statuses
         )
-        self.end_time = float(end_time)
-        self.poll_interval = float(poll_interval)
-        self.telzino_conn_id = telzino_conn_id
-        self.max_consecutive_errors = int(max_consecutive_errors)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "agent_id": self.agent_id,
-                "call_id": self.call_id,
-                "success_statuses": list(self.success_statuses),
-                "failure_statuses": list(self.failure_statuses),
-                "end_time": self.end_time,
-                "poll_interval": self.poll_interval,
-                "telzino_conn_id": self.telzino_conn_id,
-                "max_consecutive_errors": self.max_consecutive_errors,
-            },
-        )
+    def own_kwargs(self) -> dict[str, Any]:
+        return {
+            "agent_id": self.agent_id,
+            "call_id": self.call_id,
+            "success_statuses": list(self.success_statuses),
+            "failure_statuses": list(self.failure_statuses),
+        }
 
     def poll(self, hook: TelzinoHook) -> Verdict:
-        """One look (sync): the same function ``TelzinoOutboundCallSensor.poke`` uses."""
         return poll_call(hook, self.agent_id, self.call_id, self.success_statuses, self.failure_statuses)
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = TelzinoHook(telzino_conn_id=self.telzino_conn_id)
-        try:
-            event = await wait_in_trigger(
-                partial(self.poll, hook),
-                what=f"Telzino call {self.call_id}",
-                deadline=self.end_time,
-                poll_interval=self.poll_interval,
-                max_errors=self.max_consecutive_errors,
-            )
-        finally:
-            await asyncio.to_thread(hook.close)
-        yield TriggerEvent(event)
+    def describe(self) -> str:
+        return f"Telzino call {self.call_id}"
 
 
-class TelzinoCompletedCallsTrigger(BaseTrigger):
+class TelzinoCompletedCallsTrigger(_TelzinoPollingTrigger):
     """Waits until at least ``min_calls`` calls match a window, or ``end_time`` passes.
 
     Yields ``{"status": "success", "message", "calls": [<record>, ...]}`` (newest first, trimmed to
@@ -130,45 +173,27 @@ class TelzinoCompletedCallsTrigger(BaseTrigger):
         telzino_conn_id: str = TelzinoHook.default_conn_name,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
     ) -> None:
-        super().__init__()
+        super().__init__(
+            end_time=end_time,
+            poll_interval=poll_interval,
+            telzino_conn_id=telzino_conn_id,
+            max_consecutive_errors=max_consecutive_errors,
+        )
         self.agent_id = agent_id
         self.window = CallWindow.from_json(window)
         self.min_calls = int(min_calls)
         self.fields = list(fields) if fields is not None else None
-        self.end_time = float(end_time)
-        self.poll_interval = float(poll_interval)
-        self.telzino_conn_id = telzino_conn_id
-        self.max_consecutive_errors = int(max_consecutive_errors)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "agent_id": self.agent_id,
-                "window": self.window.to_json(),
-                "min_calls": self.min_calls,
-                "fields": self.fields,
-                "end_time": self.end_time,
-                "poll_interval": self.poll_interval,
-                "telzino_conn_id": self.telzino_conn_id,
-                "max_consecutive_errors": self.max_consecutive_errors,
-            },
-        )
+    def own_kwargs(self) -> dict[str, Any]:
+        return {
+            "agent_id": self.agent_id,
+            "window": self.window.to_json(),
+            "min_calls": self.min_calls,
+            "fields": self.fields,
+        }
 
     def poll(self, hook: TelzinoHook) -> Verdict:
-        """One look (sync): the same function ``TelzinoCompletedCallsSensor.poke`` uses."""
         return poll_completed_calls(hook, self.agent_id, self.window, self.min_calls, self.fields)
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = TelzinoHook(telzino_conn_id=self.telzino_conn_id)
-        try:
-            event = await wait_in_trigger(
-                partial(self.poll, hook),
-                what=f"{self.min_calls} Telzino call(s) of agent {self.agent_id}",
-                deadline=self.end_time,
-                poll_interval=self.poll_interval,
-                max_errors=self.max_consecutive_errors,
-            )
-        finally:
-            await asyncio.to_thread(hook.close)
-        yield TriggerEvent(event)
+    def describe(self) -> str:
+        return f"{self.min_calls} Telzino call(s) of agent {self.agent_id}"
