@@ -176,10 +176,8 @@ class TelzinoGetOutboundCallOperator(_TelzinoOperator):
         self.call_id = call_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        agent = require_uuid("agent_id", self.agent_id)
-        call = require_uuid("call_id", self.call_id)
-        try:
-            return self.hook.get_outbound_call(agent, call)
+        try:  # the hook checks both ids before it reads the connection or sends anything
+            return self.hook.get_outbound_call(self.agent_id, self.call_id)
         finally:
             self.hook.close()
 
