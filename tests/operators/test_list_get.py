@@ -155,6 +155,24 @@ def test_get_returns_the_call_record(telzino_conn: TelzinoEmulator, seeded: list
     assert record == call and "summary_text" in record
 
 
+@pytest.mark.parametrize(("ids", "field"), [(("bad", None), "agent_id"), ((None, "../x"), "call_id")])
+def test_get_input_errors_name_the_field_before_any_request(
+    telzino_conn: TelzinoEmulator, ids: tuple, field: str
+) -> None:
+    agent_id, call_id = ids
+    op = TelzinoGetOutboundCallOperator(
+        task_id="get_call",
+        agent_id=agent_id or telzino_conn.agent_id,
+        call_id=call_id or "00000000-0000-4000-8000-00000000000f",
+    )
+
+    with pytest.raises(TelzinoValidationError) as info:
+        op.execute(make_context())
+
+    assert info.value.field == field
+    assert telzino_conn.count_requests() == 0
+
+
 def test_get_unknown_call_fails_with_the_api_error(telzino_conn: TelzinoEmulator) -> None:
     op = TelzinoGetOutboundCallOperator(
         task_id="get_call", agent_id=telzino_conn.agent_id, call_id="00000000-0000-4000-8000-00000000000f"
