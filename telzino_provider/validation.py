@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 import uuid
 from collections.abc import Iterable
@@ -11,9 +10,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from telzino_provider.exceptions import TelzinoValidationError
+from telzino_provider.jsonbody import encode_json, json_problem
 from telzino_provider.statuses import CallStatus
 
-E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+#: ASCII digits only (``\d`` would take any Unicode digit); used with fullmatch (``$`` lets "\n" by).
+E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 MAX_PAGE_SIZE = 100
 MAX_CALL_CONTEXT = 4000
 MAX_METADATA_BYTES = 16 * 1024
@@ -63,7 +64,7 @@ def optional_positive(field: str, value: object) -> int | None:
 
 
 def require_e164(field: str, value: object) -> str:
-    if not isinstance(value, str) or not E164.match(value.strip()):
+    if not isinstance(value, str) or not E164.fullmatch(value.strip()):
         raise TelzinoValidationError(
             field, "not an E.164 number; write it as + country code and number, no spaces (+18135551234)"
         )
@@ -83,14 +84,15 @@ def optional_call_context(field: str, value: object) -> str | None:
 
 
 def optional_metadata(field: str, value: object) -> dict[str, Any] | None:
+    """A JSON object of at most 16 KB, counted as the UTF-8 bytes the transport sends."""
     if value is None:
         return None
     if not isinstance(value, dict):
         raise TelzinoValidationError(field, f"expected a JSON object (dict), got {type(value).__name__}")
     try:
-        size = len(json.dumps(value, separators=(",", ":")).encode())
+        size = len(encode_json(value))
     except (TypeError, ValueError) as err:
-        raise TelzinoValidationError(field, f"not JSON-serializable ({err}); use plain values") from err
+        raise TelzinoValidationError(field, json_problem(err)) from None
     if size > MAX_METADATA_BYTES:
         raise TelzinoValidationError(
             field, f"{size} bytes serialized; the API takes at most {MAX_METADATA_BYTES}, keep ids only"
@@ -99,21 +101,46 @@ def optional_metadata(field: str, value: object) -> dict[str, Any] | None:
 
 
 def optional_callback_url(field: str, value: object) -> str | None:
+    """An https URL with a valid port whose host is public: what the API accepts for its webhook."""
     if value is None:
         return None
-    parts = urlsplit(str(value))
+    if not isinstance(value, str):
+        raise TelzinoValidationError(field, f"expected a URL as text, got {type(value).__name__}")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as err:
+        raise TelzinoValidationError(field, f"not a valid URL ({err}); ports go from 1 to 65535") from None
     if parts.scheme != "https" or not parts.hostname:
         raise TelzinoValidationError(field, "must be an https:// URL the Telzino servers can reach")
-    if _is_private_host(parts.hostname):
-        raise TelzinoValidationError(field, "points at a private or loopback address, which the API rejects")
-    return str(value)
+    if port == 0:
+        raise TelzinoValidationError(field, "port 0 cannot be connected to; use a port from 1 to 65535")
+    problem = _non_public_host(parts.hostname)
+    if problem:
+        raise TelzinoValidationError(field, f"{parts.hostname!r} is {problem}, which the API rejects")
+    return value
 
 
-def _is_private_host(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
+#: Name suffixes that never resolve to a public address (RFC 6761, 6762, 8375; ICANN's .internal).
+_LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".home.arpa")
+#: A last label that resolvers read as a number: the host is an IPv4 address in another form.
+_NUMERIC_LABEL = re.compile(r"0x[0-9a-f]*|[0-9]+")
+
+
+def _non_public_host(hostname: str) -> str | None:
+    """Why a callback host is not public, or None. Names are not resolved (no network needed)."""
+    name = hostname.lower().rstrip(".")
     try:
-        address = ipaddress.ip_address(host)
+        address = ipaddress.ip_address(name)
     except ValueError:
-        return False
-    return address.is_private or address.is_loopback or address.is_link_local
+        address = None
+    if address is not None:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        # is_global excludes private, loopback, link-local, shared (100.64.0.0/10) and reserved ranges.
+        return None if address.is_global else "not a public address"
+    if _NUMERIC_LABEL.fullmatch(name.rsplit(".", 1)[-1]):
+        return "an IP address not written as four decimal numbers (2130706433 is 127.0.0.1)"
+    if name == "localhost" or name.endswith(_LOCAL_SUFFIXES) or "." not in name:
+        return "a local name"
+    return None

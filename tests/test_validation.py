@@ -87,3 +87,75 @@ def test_mask_phone():
     assert mask_phone("+18135551234") == "+1813*****34"
     assert "5551" not in mask_phone("+18135551234")
     assert mask_phone(None) == ""
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "+1\u0668\u0661\u0663\u0665\u0665\u0665\u0660\u0661\u0660\u0660",  # Arabic-Indic digits
+        "+\uff11\uff18\uff11\uff13\uff15\uff15\uff15\uff11\uff12\uff13\uff14",  # full-width digits
+        "+18135551234\n5",
+    ],
+)
+def test_e164_takes_ascii_digits_only(number):
+    with pytest.raises(TelzinoValidationError, match=r"^to_number: not an E\.164 number"):
+        require_e164("to_number", number)
+
+
+def test_metadata_size_counts_utf8_bytes_as_sent():
+    # 3 bytes per character in UTF-8, 6 as a JSON \u escape: about 9 KB, not 18 KB.
+    japanese = {"note": "予約確認" * 750}
+    assert optional_metadata("metadata", japanese) == japanese
+    with pytest.raises(TelzinoValidationError, match=r"^metadata: 16511 bytes serialized"):
+        optional_metadata("metadata", {"note": "予" * 5500})
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_metadata_refuses_numbers_json_cannot_carry(number):
+    with pytest.raises(TelzinoValidationError, match=r"^metadata: .*NaN or Infinity"):
+        optional_metadata("metadata", {"score": {"nested": [number]}})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://100.64.0.1/hook",  # shared address space (carrier-grade NAT)
+        "https://100.127.255.254/hook",
+        "https://2130706433/hook",  # 127.0.0.1 as one integer
+        "https://0x7f000001/hook",
+        "https://127.1/hook",
+        "https://017700000001/hook",
+        "https://134744072/hook",  # 8.8.8.8, but not in dotted form
+        "https://10.1.2.3/hook",
+        "https://169.254.169.254/latest",
+        "https://192.0.2.10/hook",  # documentation range
+        "https://0.0.0.0/hook",
+        "https://[::1]/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://[fd00::1]/hook",
+        "https://localhost./hook",
+        "https://api.localhost/hook",
+        "https://intranet/hook",
+        "https://printer.local/hook",
+        "https://example.com:99999/hook",
+        "https://example.com:abc/hook",
+        "https://example.com:0/hook",
+        "https:///hook",
+    ],
+)
+def test_callback_url_must_be_https_public_host_valid_port(url):
+    with pytest.raises(TelzinoValidationError, match="^callback_url: "):
+        optional_callback_url("callback_url", url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.com/telzino",
+        "https://hooks.example.com:8443/telzino?x=1",
+        "https://8.8.8.8/hook",
+        "https://[2001:4860:4860::8888]/hook",
+    ],
+)
+def test_callback_url_accepted(url):
+    assert optional_callback_url("callback_url", url) == url
