@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from telzino_provider.connection_form import CONN_FIELDS, CONN_TYPE, DEFAULT_AUDIENCE, DEFAULT_BASE_URL
 from telzino_provider.exceptions import TelzinoValidationError
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+#: What a bearer token may hold to go into an HTTP header unchanged: visible ASCII, no spaces.
+_HEADER_TOKEN = re.compile(r"[\x21-\x7e]+")
+MAX_PORT = 65535
+BAD_TOKEN = (
+    "the access token holds a space, a line break or a non-ASCII character; paste it again exactly as issued"
+)
 
 
 @dataclass(frozen=True)
@@ -46,9 +53,9 @@ class ConnectionSettings:
         values = {name: _extra(extra, name) for name in CONN_FIELDS}
         settings = cls(
             base_url=normalize_base_url(conn.host, conn.port),
-            access_token=(conn.password or None),
-            client_id=values["client_id"] or None,
-            client_secret=values["client_secret"] or None,
+            access_token=header_token("password", conn.password),
+            client_id=_stripped(values["client_id"]),
+            client_secret=_stripped(values["client_secret"]),
             audience=values["audience"] or DEFAULT_AUDIENCE,
             connect_timeout=_number("connect_timeout", values["connect_timeout"], 10.0),
             read_timeout=_number("read_timeout", values["read_timeout"], 30.0),
@@ -82,6 +89,9 @@ def normalize_base_url(host: str | None, port: int | None = None) -> str:
     if "://" not in raw:
         raw = f"https://{raw}"
     parts = urlsplit(raw)
+    host_port = _port_of(host, parts)
+    if port is not None:
+        check_port("port", port)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TelzinoValidationError("host", f"{host!r} is not an http(s) URL; use e.g. {DEFAULT_BASE_URL}")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
@@ -93,9 +103,45 @@ def normalize_base_url(host: str | None, port: int | None = None) -> str:
     if parts.path.rstrip("/").endswith("/v1"):
         raise TelzinoValidationError("host", "give the base URL without /v1, e.g. https://api.telzino.com")
     base = raw
-    if port and parts.port is None:
+    if port and host_port is None:
         base = f"{parts.scheme}://{parts.netloc}:{port}{parts.path}"
     return base
+
+
+def check_port(field: str, port: object) -> int:
+    """A TCP port a request can go to: 1 to 65535 (requests turns 0 into the scheme's default)."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= MAX_PORT:
+        raise TelzinoValidationError(field, f"{port!r} is not a port; use a number from 1 to {MAX_PORT}")
+    return port
+
+
+def _port_of(host: str | None, parts: SplitResult) -> int | None:
+    try:
+        port = parts.port
+    except ValueError as err:  # "Port out of range 0-65535", "Port could not be cast to integer ..."
+        raise TelzinoValidationError(
+            "host", f"{host!r} has an impossible port ({err}); use a number from 1 to {MAX_PORT}"
+        ) from None
+    if port == 0:
+        raise TelzinoValidationError("host", f"{host!r} has port 0; use a number from 1 to {MAX_PORT}")
+    return port
+
+
+def header_token(field: str, value: str | None) -> str | None:
+    """A bearer token with surrounding whitespace (a pasted line break) removed; None if empty.
+
+    A token with a space, a control character or a non-ASCII character inside cannot be sent in an
+    Authorization header as it is, so it is refused here, before any request, without quoting it.
+    """
+    token = (value or "").strip()
+    if token and not _HEADER_TOKEN.fullmatch(token):
+        raise TelzinoValidationError(field, BAD_TOKEN)
+    return token or None
+
+
+def _stripped(value: object) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None
 
 
 def is_loopback(hostname: str) -> bool:

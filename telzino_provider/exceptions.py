@@ -68,3 +68,14 @@ class TelzinoCallMayHaveBeenPlacedError(TelzinoApiError):
 
     Never retried automatically: a second POST could dial the person twice.
     """
+
+
+class TelzinoRequestNotSentError(TelzinoValidationError):
+    """``requests`` refused to build the request (a header, the URL or the body), so nothing was sent.
+
+    Never retried, never counted as a transient error, never "may have been placed": the server saw
+    nothing. ``field`` names the setting or argument to fix.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(field, f"the request could not be built, so nothing was sent: {problem}")

@@ -84,3 +84,34 @@ def test_bad_connection_settings_name_the_field(kwargs, field):
     with pytest.raises(TelzinoValidationError) as err:
         ConnectionSettings.from_connection(make_conn(**kwargs))
     assert err.value.field == field
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["http://127.0.0.1:99999", "http://127.0.0.1:abc", "http://127.0.0.1:0", "https://api.telzino.com:-1"],
+)
+def test_impossible_port_in_host_refused(host):
+    with pytest.raises(TelzinoValidationError, match="^host: .*port"):
+        normalize_base_url(host)
+
+
+@pytest.mark.parametrize("port", [0, 65536, 99999, -5])
+def test_impossible_port_field_refused(port):
+    with pytest.raises(TelzinoValidationError, match="^port: "):
+        ConnectionSettings.from_connection(make_conn(host="http://127.0.0.1", port=port, password="t"))
+
+
+def test_token_surrounding_whitespace_is_stripped():
+    settings = ConnectionSettings.from_connection(make_conn(password=" t0ken-value\n"))
+    assert settings.access_token == "t0ken-value"
+    oauth = ConnectionSettings.from_connection(
+        make_conn(extra={"client_id": "id\n", "client_secret": " s3cret\r\n"})
+    )
+    assert (oauth.client_id, oauth.client_secret) == ("id", "s3cret")
+
+
+@pytest.mark.parametrize("token", ["t0ken\nvalue", "t0ken value", "t0ken\u00e9", "t0ken\x00"])
+def test_token_that_cannot_go_into_a_header_is_refused(token):
+    with pytest.raises(TelzinoValidationError, match="^password: ") as err:
+        ConnectionSettings.from_connection(make_conn(password=token))
+    assert token not in str(err.value)

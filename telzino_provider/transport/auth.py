@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from telzino_provider.exceptions import TelzinoApiError
+from telzino_provider.connection import BAD_TOKEN, header_token
+from telzino_provider.exceptions import TelzinoApiError, TelzinoRequestNotSentError, TelzinoValidationError
 from telzino_provider.version_compat import mask_secret
 
 #: Renew this long before expiry, so a token never runs out mid-request.
@@ -32,7 +33,11 @@ class StaticToken:
         self._token = token
 
     def token(self) -> str:
-        return self._token
+        """The token, stripped; one that cannot go into a header is refused before any request."""
+        try:
+            return header_token("password", self._token) or ""
+        except TelzinoValidationError:
+            raise TelzinoRequestNotSentError("password", BAD_TOKEN) from None
 
     def renew_after_401(self, rejected: str) -> bool:
         return False
@@ -101,6 +106,12 @@ class ClientCredentialsToken:
         if not isinstance(value, str) or not value:
             raise TelzinoApiError("POST", "/oauth/token", 200, "the response has no access_token")
         mask_secret(value)
+        try:
+            value = header_token("access_token", value) or ""
+        except TelzinoValidationError:
+            raise TelzinoApiError(
+                "POST", "/oauth/token", 200, "the access_token returned cannot go into an HTTP header"
+            ) from None
         lifetime = _as_seconds(payload.get("expires_in"))
         margin = min(RENEW_MARGIN_SECONDS, lifetime * RENEW_MARGIN_SHARE)
         return _CachedToken(value=value, renew_at=time.monotonic() + lifetime - margin)

@@ -15,13 +15,25 @@ from telzino_provider.connection import ConnectionSettings
 from telzino_provider.exceptions import (
     TelzinoApiError,
     TelzinoCallMayHaveBeenPlacedError,
+    TelzinoRequestNotSentError,
 )
+from telzino_provider.jsonbody import encode_json, json_problem
 from telzino_provider.transport.auth import ClientCredentialsToken, StaticToken, TokenSource
 from telzino_provider.transport.retry import RETRY_STATUSES, RetryPolicy
 
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"airflow-provider-telzino/{__version__} (+python-requests/{requests.__version__})"
+
+#: What requests raises for a request it refuses to send (a bad URL, scheme or header), also from
+#: ``Session.send`` (the adapter parses the URL again): nothing reached the network.
+_NOT_SENDABLE = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.URLRequired,
+)
 
 
 class TelzinoTransport:
@@ -87,13 +99,15 @@ class TelzinoTransport:
         url = self.settings.base_url + path
         retries = 0
         renewed = False
+        body = _encode_body(json)
         while True:
             headers = {"Authorization": f"Bearer {self.auth.token()}"} if authenticated else {}
+            request = self._prepare(method, url, params, body, headers)
             started = time.monotonic()
             try:
-                response = self.session.request(
-                    method, url, params=params, json=json, headers=headers, timeout=self._timeout
-                )
+                response = self.session.send(request, **self._send_settings(request))
+            except _NOT_SENDABLE as err:
+                raise _not_sent(err, url) from None
             except requests.RequestException as err:
                 reason = _describe_network_error(err)
                 if places_call and not _never_sent(err):
@@ -127,6 +141,30 @@ class TelzinoTransport:
             retries += 1
             self._wait(method, path, retries, budget, f"HTTP {status}", response.headers.get("Retry-After"))
 
+    def _prepare(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        body: bytes | None,
+        headers: dict[str, str],
+    ) -> requests.PreparedRequest:
+        """The request as it will go out; whatever requests refuses here was never sent."""
+        if body is not None:
+            headers = {**headers, "Content-Type": "application/json"}
+        try:
+            return self.session.prepare_request(
+                requests.Request(method, url, params=params, data=body, headers=headers)
+            )
+        except (requests.RequestException, ValueError) as err:
+            raise _not_sent(err, url) from None
+
+    def _send_settings(self, request: requests.PreparedRequest) -> dict[str, Any]:
+        """What ``Session.request`` would pass to ``send``: the timeout and the environment's proxy and
+        certificate settings (``REQUESTS_CA_BUNDLE``, ``HTTPS_PROXY``, ...)."""
+        settings = self.session.merge_environment_settings(request.url, {}, None, None, None)
+        return {"timeout": self._timeout, "allow_redirects": True, **settings}
+
     def _wait(
         self, method: str, path: str, retry: int, budget: int, reason: str, retry_after: str | None
     ) -> None:
@@ -148,6 +186,28 @@ class TelzinoTransport:
             raise TelzinoApiError(
                 method, path, response.status_code, "the response is not valid JSON", response.text
             ) from None
+
+
+def _encode_body(value: Any) -> bytes | None:
+    """The JSON body as sent (the bytes the metadata size check counts); refused before sending."""
+    if value is None:
+        return None
+    try:
+        return encode_json(value)
+    except (TypeError, ValueError) as err:
+        raise TelzinoRequestNotSentError("body", json_problem(err)) from None
+
+
+def _not_sent(err: Exception, url: str) -> TelzinoRequestNotSentError:
+    """The error for a request requests refused to build or send; never quotes a header value."""
+    if isinstance(err, requests.exceptions.InvalidHeader):
+        return TelzinoRequestNotSentError(
+            "password", "the access token cannot go into an HTTP header; paste it again exactly as issued"
+        )
+    return TelzinoRequestNotSentError(
+        "host",
+        f"{url[:200]} is not a URL requests can send to ({type(err).__name__}); check the host and port",
+    )
 
 
 def _never_sent(err: requests.RequestException) -> bool:

@@ -11,7 +11,11 @@ import pytest
 
 from telzino_provider.connection import ConnectionSettings
 from telzino_provider.emulator import OUTCOME_NUMBERS
-from telzino_provider.exceptions import TelzinoApiError, TelzinoCallMayHaveBeenPlacedError
+from telzino_provider.exceptions import (
+    TelzinoApiError,
+    TelzinoCallMayHaveBeenPlacedError,
+    TelzinoRequestNotSentError,
+)
 from telzino_provider.transport import TelzinoTransport
 from telzino_provider.transport.retry import RetryPolicy, parse_retry_after
 
@@ -268,3 +272,54 @@ def test_secrets_never_logged_at_debug(emulator, caplog):
 def test_user_agent_names_the_provider(emulator):
     transport_for(emulator).get(agents_path(emulator))
     assert emulator.requests[0].headers["User-Agent"].startswith("airflow-provider-telzino/")
+
+
+# -- requests that cannot be built are never sent, retried or called "maybe placed" --------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"access_token": "t0ken\nvalue"}, "password"),
+        ({"access_token": "t0ken-vålue"}, "password"),
+        ({"base_url": "http://127.0.0.1:99999"}, "host"),
+        ({"base_url": "http://127.0.0.1:abc"}, "host"),
+    ],
+    ids=["newline-in-token", "non-ascii-token", "port-out-of-range", "port-not-a-number"],
+)
+@pytest.mark.parametrize("method", ["get", "create"])
+def test_a_request_that_cannot_be_built_is_refused_not_retried(emulator, overrides, field, method):
+    sleeps = Sleeps()
+    transport = transport_for(emulator, sleep=sleeps, max_retries=3, **overrides)
+    with pytest.raises(TelzinoRequestNotSentError) as err:
+        if method == "get":
+            transport.get(agents_path(emulator))
+        else:
+            create(transport, emulator)
+    assert err.value.field == field and "nothing was sent" in str(err.value)
+    assert not isinstance(err.value, TelzinoApiError)  # so no wait counts it as a transient error
+    assert "t0ken" not in str(err.value)
+    assert sleeps == [] and emulator.requests == []
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf")])
+def test_a_body_json_cannot_carry_is_refused_before_sending(emulator, number):
+    sleeps = Sleeps()
+    transport = transport_for(emulator, sleep=sleeps)
+    with pytest.raises(TelzinoRequestNotSentError, match="nothing was sent") as err:
+        transport.create(agents_path(emulator), {"metadata": {"score": number}}, describe="a call")
+    assert not isinstance(err.value, TelzinoCallMayHaveBeenPlacedError)
+    assert sleeps == [] and emulator.requests == []
+
+
+def test_json_body_is_sent_as_utf8(emulator):
+    note = "予約確認" * 750
+    created = transport_for(emulator).create(
+        agents_path(emulator),
+        {"to_number": OUTCOME_NUMBERS["completed"], "metadata": {"note": note}},
+        describe="a call",
+    )
+    post = next(r for r in emulator.requests if r.method == "POST")
+    assert post.body["metadata"] == {"note": note} and created["status"] == "queued"
+    assert post.headers["Content-Type"] == "application/json"
+    assert int(post.headers["Content-Length"]) < 9100  # UTF-8, not 18 KB of \\u escapes
