@@ -114,7 +114,10 @@ class TelzinoHook(BaseHook):
         return widgets
 
     def test_connection(self) -> tuple[bool, str]:
-        """One cheap authenticated GET; the message tells bad credentials from a wrong or dead host."""
+        """One cheap authenticated GET; the message tells bad credentials from a wrong or dead host.
+
+        The session is closed afterwards, whatever the outcome, as the operators close theirs.
+        """
         try:
             settings = self.settings
             body = self.transport.get("/v1/agents", {"page": 1, "limit": 1}, retry=False)
@@ -122,6 +125,8 @@ class TelzinoHook(BaseHook):
             return False, f"Connection settings are invalid: {err}"
         except TelzinoApiError as err:
             return False, _explain_failure(err, self.settings.base_url)
+        finally:
+            self.close()
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             return False, (
                 f"{settings.base_url} answered, but not like the Telzino API; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 
@@ -148,6 +149,23 @@ def test_phone_numbers_masked_in_logs(telzino_conn, caplog):
         (lambda h, a: h.create_outbound_call(a, "813-555-1234"), "to_number"),
         (lambda h, a: h.create_outbound_call(a, "+18135551234", call_context="x" * 4001), "call_context"),
         (lambda h, a: h.create_outbound_call(a, "+18135551234", metadata={"x": "y" * 17000}), "metadata"),
+        (lambda h, a: h.create_outbound_call(a, "+18135551234", metadata={"x": float("nan")}), "metadata"),
+        (
+            lambda h, a: h.create_outbound_call(
+                a, "+1\u0668\u0661\u0663\u0665\u0665\u0665\u0660\u0661\u0660\u0660"
+            ),
+            "to_number",
+        ),
+        (
+            lambda h, a: h.create_outbound_call(a, "+18135551234", callback_url="https://100.64.0.1/x"),
+            "callback_url",
+        ),
+        (
+            lambda h, a: h.create_outbound_call(a, "+18135551234", callback_url="https://2130706433/x"),
+            "callback_url",
+        ),
+        (lambda h, a: h.iter_outbound_calls(a, created_after="now"), "created_after"),
+        (lambda h, a: h.iter_outbound_calls(a, created_before="P1D"), "created_before"),
         (lambda h, a: h.create_outbound_call(a, "+18135551234", callback_url="http://x.io"), "callback_url"),
         (lambda h, a: h.iter_call_logs(a, page_size=0), "page_size"),
         (lambda h, a: h.get_transcript(a, "log-1"), "transcript_id"),
@@ -230,3 +248,57 @@ def test_connection_wrong_base_url(emulator, monkeypatch):
     ok, message = TelzinoHook().test_connection()
     assert not ok
     assert "has no Telzino API (HTTP 404)" in message
+
+
+def test_metadata_of_9_kb_utf8_is_accepted_by_hook_and_api(telzino_conn):
+    note = "予約確認" * 750
+    created = TelzinoHook().create_outbound_call(
+        telzino_conn.agent_id, "+18135551234", metadata={"note": note}
+    )
+    assert TelzinoHook().get_outbound_call(telzino_conn.agent_id, created["id"])["request_metadata"] == {
+        "note": note
+    }
+
+
+def open_pools(hook: TelzinoHook) -> int:
+    """Connection pools (each holding kept-alive sockets) of the hook's current session."""
+    adapters = hook.transport.session.adapters.values()
+    return sum(len(adapter.poolmanager.pools) for adapter in adapters)
+
+
+@pytest.mark.parametrize("token", ["good", "wrong"])
+def test_connection_closes_its_session(emulator, monkeypatch, token):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TELZINO_DEFAULT",
+        f'{{"conn_type": "telzino", "host": "{emulator.base_url}", '
+        f'"password": "{emulator.token if token == "good" else "wrong-token"}"}}',
+    )
+    hook = TelzinoHook()
+    session = hook.transport.session
+    ok, message = hook.test_connection()
+    assert ok is (token == "good"), message
+    assert emulator.count_requests() == 1
+    assert sum(len(adapter.poolmanager.pools) for adapter in session.adapters.values()) == 0
+    assert "transport" not in hook.__dict__  # the next use opens a new session
+
+
+@pytest.mark.parametrize(
+    ("host", "field"),
+    [("http://127.0.0.1:99999", "host"), ("http://127.0.0.1:abc", "host")],
+)
+def test_connection_with_an_impossible_port_says_the_settings_are_wrong(monkeypatch, host, field):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TELZINO_DEFAULT", f'{{"conn_type": "telzino", "host": "{host}", "password": "t0ken"}}'
+    )
+    ok, message = TelzinoHook().test_connection()
+    assert not ok
+    assert message.startswith(f"Connection settings are invalid: {field}: "), message
+
+
+def test_connection_token_with_trailing_newline_works(emulator, monkeypatch):
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_TELZINO_DEFAULT",
+        json.dumps({"conn_type": "telzino", "host": emulator.base_url, "password": emulator.token + "\n"}),
+    )
+    ok, message = TelzinoHook().test_connection()
+    assert ok, message
