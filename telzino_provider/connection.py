@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -168,6 +169,8 @@ def _number(field: str, value: Any, default: float, *, allow_zero: bool = False)
         number = float(value)
     except (TypeError, ValueError) as err:
         raise TelzinoValidationError(field, f"{value!r} is not a number") from err
+    if not math.isfinite(number):  # a NaN or infinite timeout would mean no timeout at all
+        raise TelzinoValidationError(field, f"{value!r} is not a finite number of seconds or retries")
     if number < 0 or (number == 0 and not allow_zero):
         raise TelzinoValidationError(field, f"{value!r} must be {'>= 0' if allow_zero else '> 0'}")
     return number
