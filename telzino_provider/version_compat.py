@@ -8,6 +8,7 @@ tests/test_version_compat.py checks every location on each tested version.
 
 from __future__ import annotations
 
+from datetime import datetime
 from importlib.metadata import version as _dist_version
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,20 @@ else:
     Context = Any
 
 
+def first_reschedule_date(context: Context) -> datetime | None:
+    """When a reschedule-mode sensor's first poke (of its first try) started, or None before its first
+    reschedule: the moment BaseSensorOperator measures the sensor's timeout from."""
+    ti = context["ti"]
+    if AIRFLOW_V_3_0_PLUS:
+        return ti.get_first_reschedule_date(context)  # type: ignore[no-any-return]
+    from airflow.sensors.base import _orig_start_date  # type: ignore[attr-defined]
+
+    first_try = (ti.max_tries or 0) - (ti.task.retries or 0) + 1
+    return _orig_start_date(  # type: ignore[no-any-return]
+        dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, map_index=ti.map_index, try_number=first_try
+    )
+
+
 def default_deferrable() -> bool:
     """The ``[operators] default_deferrable`` setting, read when an operator is built."""
     return conf.getboolean("operators", "default_deferrable", fallback=False)
@@ -87,5 +102,6 @@ __all__ = [
     "TriggerEvent",
     "conf",
     "default_deferrable",
+    "first_reschedule_date",
     "mask_secret",
 ]

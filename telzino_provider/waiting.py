@@ -1,9 +1,10 @@
 """The one place that decides "done / failed / keep waiting", for every way of waiting.
 
-Sensors in poke and reschedule mode call :func:`poll_step` from ``poke()``; the create operator polls
-on the worker with :func:`wait_on_worker`; triggers run :func:`wait_in_trigger`, which calls the same
-:func:`poll_step` (and so the same sync hook methods) through :func:`asyncio.to_thread`. Each of them
-turns its result into an *event*, and :func:`resolve_event` turns an event into the task's result or
+Sensors in poke and reschedule mode call :func:`poll_until_answered` from ``poke()``; the create
+operator polls on the worker with :func:`wait_on_worker`; triggers run :func:`wait_in_trigger`, in
+the triggerer through :func:`asyncio.to_thread`. All of them count transient errors with one
+:class:`ErrorBudget` and look through the same :func:`poll_step` (the same sync hook methods). Each of
+them turns its result into an *event*, and :func:`resolve_event` turns an event into the task's result or
 exception, so every mode ends in the same XCom or the same error.
 
 Event shape (plain JSON)::
@@ -173,11 +174,12 @@ class ErrorBudget:
     """Counts consecutive transient failures; a success resets it.
 
     :param limit: failures tolerated in a row; the next one ends the wait with an error event.
+    :param count: failures already counted, by the worker's look before a deferral.
     """
 
-    def __init__(self, limit: int = DEFAULT_MAX_CONSECUTIVE_ERRORS) -> None:
+    def __init__(self, limit: int = DEFAULT_MAX_CONSECUTIVE_ERRORS, count: int = 0) -> None:
         self.limit = limit
-        self.count = 0
+        self.count = count
 
     def absorb(self, err: BaseException) -> bool:
         """True if ``err`` is tolerated (keep waiting), False if the wait must end with it."""
@@ -201,6 +203,34 @@ def poll_step(poll: Callable[[], Verdict], budget: ErrorBudget) -> Event | None:
         return {"status": ERROR, "message": f"Stopped waiting ({reason}): {err}"}
     budget.count = 0
     return verdict.to_event() if verdict.done else None
+
+
+def poll_until_answered(
+    poll: Callable[[], Verdict],
+    budget: ErrorBudget,
+    *,
+    deadline: float,
+    poll_interval: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Event | None:
+    """One poke of a sensor (poke or reschedule mode): look, riding out transient errors in place.
+
+    Returns the final event, or None once a look answered "keep waiting" (or the deadline passed in
+    a run of errors, so that the sensor's own timeout ends it). A run of errors is thus counted within
+    one poke, look by look every ``poll_interval`` as the trigger counts it: a sensor in reschedule
+    mode keeps nothing between pokes (Airflow clears even its XComs on every reschedule, 2.10 to 3.3),
+    and none of this count has to survive one, since a poke ends a run of errors before returning.
+    The cost: in reschedule mode the worker slot is held during a run of errors, at most
+    ``max_consecutive_errors`` times ``poll_interval``.
+    """
+    while True:
+        event = poll_step(poll, budget)
+        if event is not None or budget.count == 0:
+            return event
+        remaining = deadline - time.time()
+        if remaining <= 0:
+            return None
+        sleep(min(poll_interval, remaining))
 
 
 def timeout_event(deadline: float, what: str) -> Event:
@@ -235,9 +265,13 @@ async def wait_in_trigger(
     deadline: float,
     poll_interval: float,
     max_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    consecutive_errors: int = 0,
 ) -> Event:
-    """:func:`wait_on_worker` for the triggerer: the blocking look runs in a thread."""
-    budget = ErrorBudget(max_errors)
+    """:func:`wait_on_worker` for the triggerer: the blocking look runs in a thread.
+
+    :param consecutive_errors: transient errors already counted in a row by the worker's look.
+    """
+    budget = ErrorBudget(max_errors, consecutive_errors)
     while True:
         event = await asyncio.to_thread(poll_step, poll, budget)
         if event is not None:

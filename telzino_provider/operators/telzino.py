@@ -335,8 +335,10 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
         poll = partial(poll_call, self.hook, agent, call_id, self.success_statuses, self.failure_statuses)
         deadline = time.time() + self.timeout
         if self.deferrable:
-            # One look first: an adopted call may have finished already.
-            event = poll_step(poll, ErrorBudget(self.max_consecutive_errors))
+            # One look first: an adopted call may have finished already. Its error count goes to
+            # the trigger, so a run of errors is counted as one.
+            budget = ErrorBudget(self.max_consecutive_errors)
+            event = poll_step(poll, budget)
             if event is not None:
                 return self.execute_complete(context, event)
             self.defer(
@@ -349,6 +351,7 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
                     poll_interval=self.poll_interval,
                     telzino_conn_id=self.telzino_conn_id,
                     max_consecutive_errors=self.max_consecutive_errors,
+                    consecutive_errors=budget.count,
                 ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=self.timeout) + DEFER_GRACE,

@@ -7,6 +7,7 @@ poke, reschedule and deferrable mode share one decision path (:mod:`telzino_prov
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -16,7 +17,13 @@ from typing import Any
 from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.triggers.telzino import TelzinoCompletedCallsTrigger, TelzinoOutboundCallTrigger
 from telzino_provider.validation import optional_positive, require_uuid
-from telzino_provider.version_compat import BaseSensorOperator, Context, PokeReturnValue, default_deferrable
+from telzino_provider.version_compat import (
+    BaseSensorOperator,
+    Context,
+    PokeReturnValue,
+    default_deferrable,
+    first_reschedule_date,
+)
 from telzino_provider.waiting import (
     CALL,
     CALLS,
@@ -30,6 +37,7 @@ from telzino_provider.waiting import (
     poll_call,
     poll_completed_calls,
     poll_step,
+    poll_until_answered,
     require_outcome_statuses,
     resolve_event,
 )
@@ -53,7 +61,7 @@ class _TelzinoSensor(BaseSensorOperator):
         self.telzino_conn_id = telzino_conn_id
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.max_consecutive_errors = max_consecutive_errors
-        self._budget: ErrorBudget | None = None
+        self._deadline = math.inf  # set by execute(); a bare poke() has no deadline of its own
 
     @cached_property
     def hook(self) -> TelzinoHook:
@@ -65,30 +73,44 @@ class _TelzinoSensor(BaseSensorOperator):
     def poll(self) -> Verdict:
         raise NotImplementedError
 
-    def make_trigger(self, end_time: float) -> Any:
+    def make_trigger(self, end_time: float, consecutive_errors: int) -> Any:
         raise NotImplementedError
 
     def execute(self, context: Context) -> Any:
         self.validate()
         try:
             if not self.deferrable:
+                self._deadline = self._started_at(context) + self.timeout
                 return super().execute(context)  # poke or reschedule: BaseSensorOperator calls poke()
-            # One look on the worker first: a call that already finished needs no deferral.
-            event = poll_step(self.poll, ErrorBudget(self.max_consecutive_errors))
+            # One look on the worker first: a call that already finished needs no deferral. Its error
+            # count goes to the trigger, so the run of errors is counted as one.
+            budget = ErrorBudget(self.max_consecutive_errors)
+            event = poll_step(self.poll, budget)
             if event is not None:
                 return self.execute_complete(context, event)
             self.defer(
-                trigger=self.make_trigger(time.time() + self.timeout),
+                trigger=self.make_trigger(time.time() + self.timeout, budget.count),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=self.timeout) + DEFER_GRACE,
             )
         finally:
             self.hook.close()
 
+    def _started_at(self, context: Context) -> float:
+        """Where BaseSensorOperator starts the timeout: this run (poke mode), or the first poke of
+        the first try (reschedule mode), in epoch seconds."""
+        first = first_reschedule_date(context) if self.reschedule else None
+        return first.timestamp() if first is not None else time.time()
+
     def poke(self, context: Context) -> bool | PokeReturnValue:
-        if self._budget is None:  # persists across pokes in poke mode; reschedule starts afresh
-            self._budget = ErrorBudget(self.max_consecutive_errors)
-        event = poll_step(self.poll, self._budget)
+        # Each poke ends any run of errors before returning, so nothing is carried to the next poke,
+        # which in reschedule mode runs in a new process.
+        event = poll_until_answered(
+            self.poll,
+            ErrorBudget(self.max_consecutive_errors),
+            deadline=self._deadline,
+            poll_interval=self.poke_interval,
+        )
         if event is None:
             return False
         return PokeReturnValue(is_done=True, xcom_value=self.resolve(event))
@@ -145,7 +167,7 @@ class TelzinoOutboundCallSensor(_TelzinoSensor):
     def poll(self) -> Verdict:
         return poll_call(self.hook, self.agent_id, self.call_id, self.success_statuses, self.failure_statuses)
 
-    def make_trigger(self, end_time: float) -> TelzinoOutboundCallTrigger:
+    def make_trigger(self, end_time: float, consecutive_errors: int) -> TelzinoOutboundCallTrigger:
         return TelzinoOutboundCallTrigger(
             agent_id=self.agent_id,
             call_id=self.call_id,
@@ -155,6 +177,7 @@ class TelzinoOutboundCallSensor(_TelzinoSensor):
             poll_interval=self.poke_interval,
             telzino_conn_id=self.telzino_conn_id,
             max_consecutive_errors=self.max_consecutive_errors,
+            consecutive_errors=consecutive_errors,
         )
 
 
@@ -236,7 +259,7 @@ class TelzinoCompletedCallsSensor(_TelzinoSensor):
     def poll(self) -> Verdict:
         return poll_completed_calls(self.hook, self.agent_id, self.window, self.min_calls, self.fields)
 
-    def make_trigger(self, end_time: float) -> TelzinoCompletedCallsTrigger:
+    def make_trigger(self, end_time: float, consecutive_errors: int) -> TelzinoCompletedCallsTrigger:
         return TelzinoCompletedCallsTrigger(
             agent_id=self.agent_id,
             window=self.window.to_json(),
@@ -246,6 +269,7 @@ class TelzinoCompletedCallsSensor(_TelzinoSensor):
             poll_interval=self.poke_interval,
             telzino_conn_id=self.telzino_conn_id,
             max_consecutive_errors=self.max_consecutive_errors,
+            consecutive_errors=consecutive_errors,
         )
 
     def resolve(self, event: object) -> Any:

@@ -35,6 +35,7 @@ class _TelzinoPollingTrigger(BaseTrigger):
     :param poll_interval: seconds between looks.
     :param telzino_conn_id: the Airflow connection id.
     :param max_consecutive_errors: transient errors tolerated in a row before an error event.
+    :param consecutive_errors: transient errors already counted in a row (by the look on the worker).
     """
 
     def __init__(
@@ -44,12 +45,14 @@ class _TelzinoPollingTrigger(BaseTrigger):
         poll_interval: float,
         telzino_conn_id: str,
         max_consecutive_errors: int,
+        consecutive_errors: int = 0,
     ) -> None:
         super().__init__()
         self.end_time = float(end_time)
         self.poll_interval = float(poll_interval)
         self.telzino_conn_id = telzino_conn_id
         self.max_consecutive_errors = int(max_consecutive_errors)
+        self.consecutive_errors = int(consecutive_errors)
 
     def own_kwargs(self) -> dict[str, Any]:
         """The subclass's own constructor arguments, as plain JSON."""
@@ -71,6 +74,7 @@ class _TelzinoPollingTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "telzino_conn_id": self.telzino_conn_id,
                 "max_consecutive_errors": self.max_consecutive_errors,
+                "consecutive_errors": self.consecutive_errors,
             },
         )
 
@@ -83,6 +87,7 @@ class _TelzinoPollingTrigger(BaseTrigger):
                 deadline=self.end_time,
                 poll_interval=self.poll_interval,
                 max_errors=self.max_consecutive_errors,
+                consecutive_errors=self.consecutive_errors,
             )
         finally:
             await asyncio.to_thread(hook.close)
@@ -103,6 +108,7 @@ class TelzinoOutboundCallTrigger(_TelzinoPollingTrigger):
     :param poll_interval: seconds between looks.
     :param telzino_conn_id: the Airflow connection id.
     :param max_consecutive_errors: transient errors tolerated in a row before an error event.
+    :param consecutive_errors: transient errors already counted in a row (by the look on the worker).
     """
 
     def __init__(
@@ -116,12 +122,14 @@ class TelzinoOutboundCallTrigger(_TelzinoPollingTrigger):
         poll_interval: float = 15.0,
         telzino_conn_id: str = TelzinoHook.default_conn_name,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+        consecutive_errors: int = 0,
     ) -> None:
         super().__init__(
             end_time=end_time,
             poll_interval=poll_interval,
             telzino_conn_id=telzino_conn_id,
             max_consecutive_errors=max_consecutive_errors,
+            consecutive_errors=consecutive_errors,
         )
         self.agent_id = agent_id
         self.call_id = call_id
@@ -159,6 +167,7 @@ class TelzinoCompletedCallsTrigger(_TelzinoPollingTrigger):
     :param poll_interval: seconds between looks.
     :param telzino_conn_id: the Airflow connection id.
     :param max_consecutive_errors: transient errors tolerated in a row before an error event.
+    :param consecutive_errors: transient errors already counted in a row (by the look on the worker).
     """
 
     def __init__(
@@ -172,12 +181,14 @@ class TelzinoCompletedCallsTrigger(_TelzinoPollingTrigger):
         poll_interval: float = 60.0,
         telzino_conn_id: str = TelzinoHook.default_conn_name,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+        consecutive_errors: int = 0,
     ) -> None:
         super().__init__(
             end_time=end_time,
             poll_interval=poll_interval,
             telzino_conn_id=telzino_conn_id,
             max_consecutive_errors=max_consecutive_errors,
+            consecutive_errors=consecutive_errors,
         )
         self.agent_id = agent_id
         self.window = CallWindow.from_json(window)

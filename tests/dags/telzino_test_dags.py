@@ -194,3 +194,27 @@ with DAG(
             soft_fail=_soft,
             **FAST_SENSOR,
         )
+
+
+# The same sensor with a small error budget, for the tests that every mode ends a run of errors alike.
+def _error_budget_dag(mode: str) -> DAG:
+    with DAG(
+        f"telzino_test_error_budget_{mode}",
+        schedule=None,
+        start_date=START,
+        catchup=False,
+        params={"agent_id": NO_ID, "call_id": NO_ID},
+    ) as dag:
+        TelzinoOutboundCallSensor(
+            task_id="wait_for_call",
+            agent_id=AGENT,
+            call_id="{{ params.call_id }}",
+            max_consecutive_errors=2,
+            poke_interval=0.1,
+            timeout=15,
+            **_sensor_kwargs(mode),
+        )
+    return dag
+
+
+error_budget_poke, error_budget_reschedule, error_budget_deferrable = map(_error_budget_dag, SENSOR_MODES)

@@ -16,6 +16,7 @@ from telzino_provider.version_compat import AirflowException
 from tests.airflow_helpers import (
     FakeTI,
     defers,
+    emulator_conn_env,
     execute_deferred,
     logged_lines,
     make_context,
@@ -304,3 +305,37 @@ def test_retry_and_clear_never_dial_twice_in_a_dag(airflow_db: None, telzino_con
         calls[0]["id"],
         calls[1]["id"],
     ]
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poll", "deferrable"])
+def test_waiting_counts_consecutive_errors_across_the_deferral(
+    emulator: TelzinoEmulator, monkeypatch: pytest.MonkeyPatch, deferrable: bool
+) -> None:
+    """Every GET of the call fails once it is placed: the third failure in a row ends the wait, whether
+    the first look happened on the worker and the rest in the trigger or all on the worker."""
+    emulator_conn_env(monkeypatch, emulator, max_retries=0)
+    op = create_op(
+        emulator,
+        wait_for_completion=True,
+        deferrable=deferrable,
+        poll_interval=0.05,
+        max_consecutive_errors=2,
+    )
+    place = op.hook.create_outbound_call
+
+    def place_then_fail_every_get(*args: object, **kwargs: object) -> dict:
+        created = place(*args, **kwargs)
+        emulator.fail_next(10**6, 503, method="GET")
+        return created
+
+    monkeypatch.setattr(op.hook, "create_outbound_call", place_then_fail_every_get)
+    ti = FakeTI()
+
+    with pytest.raises(AirflowException, match="too many consecutive errors"):
+        execute_deferred(op, make_context(ti))
+
+    assert posts(emulator) == 1
+    assert (
+        emulator.count_requests("GET", f"/v1/agents/{emulator.agent_id}/outbound-calls/{ti.xcoms['call_id']}")
+        == 3
+    )

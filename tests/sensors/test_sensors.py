@@ -307,3 +307,56 @@ def test_templated_call_id_renders_from_the_run(airflow_db: None, telzino_conn: 
 
     assert state_of(dr.state) == "success"
     assert xcom(dr, "wait_for_call") == call
+
+
+# -- a run of transient errors ends every mode alike ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("failing_gets", "outcome"),
+    [(10**6, "failed"), (2, "success")],
+    ids=["every-get-fails", "two-gets-fail"],
+)
+def test_every_mode_counts_consecutive_errors_alike(
+    airflow_db: None,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    failing_gets: int,
+    outcome: str,
+) -> None:
+    """max_consecutive_errors=2, no transport retries: the third failing GET in a row ends the wait, in
+    reschedule mode too, although a rescheduled sensor keeps nothing between pokes."""
+    gets = {}
+    for mode in MODES:
+        with TelzinoEmulator(start_time=FIXED_START, seed=77) as emu:
+            emulator_conn_env(monkeypatch, emu, max_retries=0)
+            call = finished_call(emu)
+            emu.fail_next(failing_gets, 503, method="GET")
+            dr = run_dag(
+                f"telzino_test_error_budget_{mode}", conf={"agent_id": emu.agent_id, "call_id": call["id"]}
+            )
+            assert state_of(dr.state) == outcome, mode
+            gets[mode] = emu.count_requests("GET", f"/v1/agents/{emu.agent_id}/outbound-calls/")
+            if outcome == "success":
+                assert xcom(dr, "wait_for_call")["id"] == call["id"], mode
+            else:  # the task's error, with its traceback (Airflow 2 logs the message there)
+                logged = caplog.text + capsys.readouterr().out
+                assert "Stopped waiting (too many consecutive errors)" in logged, mode
+            caplog.clear()
+    assert gets == {"poke": 3, "reschedule": 3, "deferrable": 3}
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+def test_worker_look_and_trigger_share_one_error_count(
+    emulator: TelzinoEmulator, monkeypatch: pytest.MonkeyPatch, deferrable: bool
+) -> None:
+    emulator_conn_env(monkeypatch, emulator, max_retries=0)
+    call = finished_call(emulator)
+    emulator.fail_next(10**6, 503, method="GET")
+
+    with pytest.raises(AirflowException, match=r"too many consecutive errors"):
+        execute_deferred(
+            call_sensor(emulator, call["id"], deferrable=deferrable, max_consecutive_errors=2), make_context()
+        )
+    assert emulator.count_requests("GET") == 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -14,6 +15,7 @@ from telzino_provider.waiting import (
     evaluate_call,
     evaluate_completed_calls,
     poll_step,
+    poll_until_answered,
     require_outcome_statuses,
     resolve_event,
 )
@@ -204,3 +206,45 @@ def test_adoption_window_starts_before_the_run_and_covers_adopt_window() -> None
     assert adopt_since(early_run, timedelta(hours=24), now=now) == T0 - timedelta(hours=24)
     future_run = make_context(run_start=now + timedelta(hours=1))  # clock skew: never later than now
     assert adopt_since(future_run, timedelta(hours=1), now=now) == now - timedelta(hours=1)
+
+
+class Looks:
+    """A poll that replays results (an exception is raised) and records when each look happened."""
+
+    def __init__(self, *results: object) -> None:
+        self.results = list(results)
+        self.times: list[float] = []
+
+    def __call__(self):  # type: ignore[no-untyped-def]
+        self.times.append(time.time())
+        result = self.results.pop(0)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+
+FLAKY = TelzinoApiError("GET", "/x", 503, "down")
+
+
+def test_a_poke_rides_out_a_run_of_errors_and_returns_with_the_answer() -> None:
+    looks = Looks(FLAKY, FLAKY, evaluate_call(record("queued"), SUCCESS, FAILURE))
+    sleeps: list[float] = []
+    event = poll_until_answered(
+        looks, ErrorBudget(2), deadline=time.time() + 60, poll_interval=0.5, sleep=sleeps.append
+    )
+    assert event is None and len(looks.times) == 3 and sleeps == [0.5, 0.5]
+
+
+def test_a_poke_ends_the_wait_on_the_error_past_the_budget() -> None:
+    looks = Looks(FLAKY, FLAKY, FLAKY)
+    event = poll_until_answered(
+        looks, ErrorBudget(2), deadline=time.time() + 60, poll_interval=0, sleep=lambda s: None
+    )
+    assert event is not None and event["status"] == "error"
+    assert "too many consecutive errors" in event["message"] and not looks.results
+
+
+def test_a_poke_leaves_a_deadline_passed_in_a_run_of_errors_to_the_sensor_timeout() -> None:
+    looks = Looks(FLAKY, FLAKY, FLAKY)
+    event = poll_until_answered(looks, ErrorBudget(5), deadline=time.time() - 1, poll_interval=0.1)
+    assert event is None and len(looks.times) == 1  # the sensor's own timeout check then fails it

@@ -189,3 +189,18 @@ def test_completed_calls_trigger_waits_for_min_calls_then_times_out(telzino_conn
 
     assert event["status"] == "timeout"
     assert "2 Telzino call(s)" in event["message"]
+
+
+def test_call_trigger_continues_the_count_of_errors_it_is_handed(
+    emulator: TelzinoEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator_conn_env(monkeypatch, emulator, max_retries=0)
+    call = emulator.add_call()
+    emulator.fail_next(10**6, 503, method="GET")
+
+    trigger = roundtrip(call_trigger(emulator, call["id"], max_consecutive_errors=2, consecutive_errors=1))
+    event = run_trigger(trigger)
+
+    assert trigger.serialize()[1]["consecutive_errors"] == 1
+    assert event["status"] == "error" and "too many consecutive errors" in event["message"]
+    assert emulator.count_requests("GET") == 2  # the worker's look was the first of three
