@@ -68,7 +68,12 @@ def first_reschedule_date(context: Context) -> datetime | None:
     reschedule: the moment BaseSensorOperator measures the sensor's timeout from."""
     ti = context["ti"]
     if AIRFLOW_V_3_0_PLUS:
-        return ti.get_first_reschedule_date(context)  # type: ignore[no-any-return]
+        first = ti.get_first_reschedule_date(context)
+        if isinstance(first, str):  # 3.0 hands over the API's ISO string unparsed (model_construct)
+            import pendulum
+
+            first = pendulum.parse(first)
+        return first  # type: ignore[no-any-return]
     from airflow.sensors.base import _orig_start_date  # type: ignore[attr-defined]
 
     first_try = (ti.max_tries or 0) - (ti.task.retries or 0) + 1
