@@ -234,7 +234,7 @@ class TelzinoApi:
         page, limit = validation.page_params(request.query)
         status = validation.status_param(request.query)
         now_us = self.clock.now_us()
-        items, total = self.store.list_page(agent.id, now_us, page, limit, status)
+        items, total = self.store.list_page(agent.id, now_us, page, limit, status, self.faults.list_order)
         extra = self.faults.insert_between_pages
         if extra > 0:  # the page is fixed now; new calls land before the client asks for the next one
             self.store.insert_at_head(agent.id, extra, now_us)
@@ -243,7 +243,8 @@ class TelzinoApi:
     def list_call_logs(self, request: Request, agent_id: str) -> Response:
         agent = self._agent(request, agent_id)
         page, limit = validation.page_params(request.query)
-        items, total = self.store.log_page(agent.id, self.clock.now_us(), page, limit)
+        now_us = self.clock.now_us()
+        items, total = self.store.log_page(agent.id, now_us, page, limit, self.faults.list_order)
         return json_response(200, envelope(items, page, limit, total))
 
 
