@@ -143,6 +143,15 @@ class TelzinoHook(BaseHook):
     ) -> Iterator[dict[str, Any]]:
         """Yield the agent's outbound calls, newest first, each once, lazily page by page.
 
+        Every call that existed when reading began and is in the window is yielded exactly once, whatever
+        arrives meanwhile. Finished statuses (``completed``, ``no_answer``, ``busy``, ``failed``) are
+        filtered by the API, so they cost the pages of the matching calls. A call leaves a live status
+        (``queued`` ... ``in_progress``) at any moment, which would shift the filtered list and skip
+        calls, so a live status is filtered here, on the unfiltered list: every call that is in it
+        throughout the read is yielded (one that changes status meanwhile is yielded if its page showed
+        the status), at the cost of the pages of *every* call in the window (the whole history without
+        ``created_after``).
+
         :param agent_id: the agent's UUID.
         :param status: None for all, one status, or a list; each must be a documented status.
         :param created_after: inclusive lower bound on ``created_at`` (datetime or ISO-8601; naive = UTC).
@@ -281,19 +290,19 @@ class TelzinoHook(BaseHook):
                 created_before=before,
             )
 
+        if any(not s.is_terminal for s in statuses):
+            # A call leaves a live status's list while it is read, which shifts later pages towards
+            # page 1 and would skip calls; the unfiltered list only grows at its head.
+            wanted = {s.value for s in statuses}
+            yield from (item for _, item in stream(None) if item.get("status") in wanted)
+            return
         if len(statuses) <= 1:
             yield from (item for _, item in stream(statuses[0] if statuses else None))
             return
-        # The API filters by one status: read one stream per status and merge them newest first.
+        # Finished calls never leave their status, so the server's filter is safe. It filters by one
+        # status: read one stream per status and merge them newest first (a call is in one only).
         merged = heapq.merge(*(stream(s) for s in statuses), key=lambda entry: entry[0], reverse=True)
-        track = not all(s.is_terminal for s in statuses)  # only a live call can show up in two streams
-        seen: set[str] = set()
-        for _, item in merged:
-            if track:
-                if item["id"] in seen:
-                    continue
-                seen.add(item["id"])
-            yield item
+        yield from (item for _, item in merged)
 
 
 def _expect_object(body: Any, method: str, what: str) -> dict[str, Any]:
