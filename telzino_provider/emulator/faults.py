@@ -14,7 +14,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-
 #: Orders the list endpoints can be served in (``list_order``); the API documents newest first.
 NEWEST_FIRST = "newest_first"
 OLDEST_FIRST = "oldest_first"
