@@ -188,6 +188,18 @@ class TelzinoEmulator:
             raise ValueError("latency must be >= 0")
         self._api.latency = value
 
+    @property
+    def call_log_delay(self) -> float:
+        """Emulated seconds between a completed call's end and its call log being listed (default 0):
+        the docs allow a transcript to appear shortly after the call turns ``completed``; settable."""
+        return self._api.call_log_delay
+
+    @call_log_delay.setter
+    def call_log_delay(self, value: float) -> None:
+        if value < 0:
+            raise ValueError("call_log_delay must be >= 0")
+        self._api.call_log_delay = value
+
     # -- calls ---------------------------------------------------------------------------------
     def seed_calls(
         self,

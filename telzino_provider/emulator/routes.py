@@ -100,6 +100,7 @@ class TelzinoApi:
         self.faults = faults
         self.agents = agents
         self.latency = latency
+        self.call_log_delay = 0.0  # emulated seconds between a call's end and its log being listed
         agent = r"/v1/agents/(?P<agent_id>[^/]+)"
         self._routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
             (re.compile(TOKEN_PATH), {"POST": self.issue_token}),
@@ -243,8 +244,8 @@ class TelzinoApi:
     def list_call_logs(self, request: Request, agent_id: str) -> Response:
         agent = self._agent(request, agent_id)
         page, limit = validation.page_params(request.query)
-        now_us = self.clock.now_us()
-        items, total = self.store.log_page(agent.id, now_us, page, limit, self.faults.list_order)
+        now_us, delay_us = self.clock.now_us(), int(self.call_log_delay * 1_000_000)
+        items, total = self.store.log_page(agent.id, now_us, page, limit, self.faults.list_order, delay_us)
         return json_response(200, envelope(items, page, limit, total))
 
 

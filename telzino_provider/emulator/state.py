@@ -41,6 +41,7 @@ _SEED_CONTEXTS = (
 )
 _KEY = attrgetter("key")
 _LOG_KEY = attrgetter("log_key")
+_END = attrgetter("end_us")
 
 
 def new_uuid(rng: random.Random) -> str:
@@ -231,13 +232,22 @@ class CallStore:
             return [c.list_item(now_us) for c in page_calls], len(matching)
 
     def log_page(
-        self, agent_id: str, now_us: int, page: int, limit: int, order: str = NEWEST_FIRST
+        self,
+        agent_id: str,
+        now_us: int,
+        page: int,
+        limit: int,
+        order: str = NEWEST_FIRST,
+        delay_us: int = 0,
     ) -> tuple[list[dict[str, Any]], int]:
-        """(call logs of one page, total) for an agent's completed calls."""
+        """(call logs of one page, total) for an agent's completed calls that ended ``delay_us`` ago."""
         with self._lock:
             calls = self._agent(agent_id)
             calls.settle(now_us)
-            return [c.call_log() for c in ordered_slice(calls.logs, page, limit, order)], len(calls.logs)
+            logs: Sequence[Call] = calls.logs
+            if delay_us > 0:  # the newest logs are not listed yet
+                logs = logs[: bisect.bisect_right(logs, now_us - delay_us, key=_END)]
+            return [c.call_log() for c in ordered_slice(logs, page, limit, order)], len(logs)
 
     def insert_at_head(self, agent_id: str, count: int, now_us: int) -> None:
         """Insert ``count`` calls strictly newer than every existing call of the agent."""

@@ -139,6 +139,20 @@ def test_add_call_takes_the_call_log_id(emu, client):
         emu.add_call(transcript_id="")
 
 
+def test_call_log_delay_lists_a_log_only_that_long_after_the_call_ended(emu, client):
+    emu.call_log_delay = 30
+    call = emu.add_call(duration=60)
+    logs_path = f"/v1/agents/{emu.agent_id}/call-logs"
+    emu.advance(10 + 60)
+    record = client.get_call(call["id"])
+    assert record["status"] == "completed" and record["transcript_id"]
+    assert client.get(logs_path).json()["pagination"]["total"] == 0
+    emu.advance(30)
+    assert [log["id"] for log in client.get(logs_path).json()["data"]] == [record["transcript_id"]]
+    with pytest.raises(ValueError, match="call_log_delay"):
+        emu.call_log_delay = -1
+
+
 def test_drop_next_post_response_records_the_call_but_sends_nothing(emu, client):
     emu.drop_next_post_response()
     assert client.get("/v1/agents").status_code == 200  # GETs are not affected
