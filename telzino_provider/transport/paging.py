@@ -171,17 +171,26 @@ class _Reader:
             self.head = max((ts for ts, _ in stamped), default=None)
             self.first_total = total
         page_ids = self.recent.new_page(len(items))
+        after, before = self.after, self.before
         for index, (created, item) in enumerate(stamped):
-            if self.seen_all is None and not self._in_order(created, item["id"], index, total, number):
-                continue
+            item_id = item["id"]
             if self.seen_all is not None:
-                if item["id"] in self.seen_all:
+                if item_id in self.seen_all:
                     continue
-                self.seen_all.add(item["id"])
-            page_ids.add(item["id"])
-            if self._in_window(created):
-                self.count += 1
-                yield created, item
+                self.seen_all.add(item_id)
+            elif self.cursor is None or created < self.cursor:  # older than all read: the usual case
+                self.cursor = created
+                self.confirmed = self.past_window
+            elif not self._in_order(created, item_id, index, total, number):
+                continue
+            page_ids.add(item_id)
+            if before is not None and created >= before:
+                continue
+            if after is not None and created < after:
+                self.past_window = self.past_window or self.seen_all is None
+                continue
+            self.count += 1
+            yield created, item
         self.offset += len(items)
         self.done = self.seen_all is None and self.past_window and self.confirmed
 
@@ -192,14 +201,12 @@ class _Reader:
         self.offset = offset
 
     def _in_order(self, created: datetime, item_id: str, index: int, total: int | None, page: int) -> bool:
-        """Whether to go on with this item under the newest-first order; switches to reading
-        everything (and returns True) when the item shows that the order does not hold."""
+        """For an item not older than every item read so far: whether to go on with it. Switches to
+        reading everything (and returns True) when the item shows that the order does not hold."""
         if item_id in self.recent:
             return False  # a repeat, pushed onto this page by new items
-        if self.cursor is None or created <= self.cursor:
-            if self.past_window:
-                self.confirmed = True
-            self.cursor = created
+        if created == self.cursor:
+            self.confirmed = self.past_window
             return True
         if self.head is not None and created > self.head and self._grown_past(self.offset + index, total):
             return False  # new since reading began, pushed this far by a burst of new items
@@ -210,6 +217,7 @@ class _Reader:
             page,
         )
         self.seen_all = self.recent.all()
+        self.seen_all.add(item_id)
         return True
 
     def _grown_past(self, position: int, total: int | None) -> bool:
@@ -217,14 +225,6 @@ class _Reader:
         if total is None or self.first_total is None:
             return False  # nothing proves it: treat as disorder, the safe side
         return total - self.first_total > position
-
-    def _in_window(self, created: datetime) -> bool:
-        if self.before is not None and created >= self.before:
-            return False
-        if self.after is not None and created < self.after:
-            self.past_window = self.past_window or self.seen_all is None
-            return False
-        return True
 
 
 class RecentIds:
