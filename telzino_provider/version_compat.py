@@ -40,6 +40,7 @@ if AIRFLOW_V_3_2_PLUS:
     from airflow.sdk import conf
     from airflow.sdk.exceptions import (
         AirflowException,
+        AirflowFailException,
         AirflowSensorTimeout,
         AirflowSkipException,
         TaskDeferred,
@@ -48,6 +49,7 @@ else:
     from airflow.configuration import conf  # type: ignore
     from airflow.exceptions import (  # type: ignore
         AirflowException,
+        AirflowFailException,
         AirflowSensorTimeout,
         AirflowSkipException,
         TaskDeferred,
@@ -74,6 +76,7 @@ __all__ = [
     "AIRFLOW_V_3_2_PLUS",
     "CONN_FIELDS_IN_PROVIDER_INFO",
     "AirflowException",
+    "AirflowFailException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "BaseHook",
