@@ -27,6 +27,11 @@ difference between the clocks of Airflow's machines and the API. So a retry of a
 time reads the calls created since the run started (one page for most agents); a retry or clear in a
 catch-up or backfill run reads back to that run's due time. After an uncertain create on a first
 try, the second look reads only the calls created since its own request (minus the margin).
+
+After an uncertain create that the second look does not find, no automatic path dials again: the
+API may record a call late, so the task fails without Airflow's retries
+(``TelzinoCallMayHaveBeenPlacedError`` is an ``AirflowFailException``). A person who clears it
+later gets a try numbered 2 or more, which looks again before dialling.
 """
 
 from __future__ import annotations
