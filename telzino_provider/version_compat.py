@@ -41,6 +41,7 @@ if AIRFLOW_V_3_2_PLUS:
     from airflow.sdk import conf
     from airflow.sdk.exceptions import (
         AirflowException,
+        AirflowFailException,
         AirflowSensorTimeout,
         AirflowSkipException,
         TaskDeferred,
@@ -49,6 +50,7 @@ else:
     from airflow.configuration import conf  # type: ignore
     from airflow.exceptions import (  # type: ignore
         AirflowException,
+        AirflowFailException,
         AirflowSensorTimeout,
         AirflowSkipException,
         TaskDeferred,
@@ -94,6 +96,7 @@ __all__ = [
     "AIRFLOW_V_3_2_PLUS",
     "CONN_FIELDS_IN_PROVIDER_INFO",
     "AirflowException",
+    "AirflowFailException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "BaseHook",
