@@ -1,10 +1,11 @@
 """The one place that decides "done / failed / keep waiting", for every way of waiting.
 
 Sensors in poke and reschedule mode call :func:`poll_until_answered` from ``poke()``; the create
-operator polls on the worker with :func:`wait_on_worker`; triggers run :func:`wait_in_trigger`, in
-the triggerer through :func:`asyncio.to_thread`. All of them count transient errors with one
-:class:`ErrorBudget` and look through the same :func:`poll_step` (the same sync hook methods). Each of
-them turns its result into an *event*, and :func:`resolve_event` turns an event into the task's result or
+operator polls on the worker with :func:`wait_on_worker`; triggers run :func:`wait_in_trigger`, which
+runs the same look in a worker thread (:func:`~telzino_provider.version_compat.run_blocking`). All of
+them count transient errors with one :class:`ErrorBudget` and look through the same :func:`poll_step`
+(the same sync hook methods). Each of them
+turns its result into an *event*, and :func:`resolve_event` turns an event into the task's result or
 exception, so every mode ends in the same XCom or the same error.
 
 Event shape (plain JSON)::
@@ -30,7 +31,12 @@ from telzino_provider.exceptions import TelzinoApiError, TelzinoValidationError
 from telzino_provider.redaction import mask_phone
 from telzino_provider.statuses import CallStatus
 from telzino_provider.validation import require_statuses
-from telzino_provider.version_compat import AirflowException, AirflowSensorTimeout, AirflowSkipException
+from telzino_provider.version_compat import (
+    AirflowException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    run_blocking,
+)
 from telzino_provider.windows import CallWindow, list_window, trim
 
 if TYPE_CHECKING:
@@ -267,13 +273,14 @@ async def wait_in_trigger(
     max_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
     consecutive_errors: int = 0,
 ) -> Event:
-    """:func:`wait_on_worker` for the triggerer: the blocking look runs in a thread.
+    """:func:`wait_on_worker` for the triggerer: the blocking look runs in a thread that can still
+    reach Airflow (a token fetch masks the token through the triggerer's supervisor on 3.x).
 
     :param consecutive_errors: transient errors already counted in a row by the worker's look.
     """
     budget = ErrorBudget(max_errors, consecutive_errors)
     while True:
-        event = await asyncio.to_thread(poll_step, poll, budget)
+        event = await run_blocking(poll_step, poll, budget)
         if event is not None:
             return event
         remaining = deadline - time.time()
