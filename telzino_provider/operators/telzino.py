@@ -28,10 +28,12 @@ from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.redaction import mask_phone
 from telzino_provider.triggers.telzino import TelzinoOutboundCallTrigger
 from telzino_provider.validation import (
+    MAX_CONCURRENCY,
     optional_call_context,
     optional_callback_url,
     optional_metadata,
     require_e164,
+    require_int_range,
     require_uuid,
 )
 from telzino_provider.version_compat import BaseOperator, Context, default_deferrable
@@ -98,6 +100,8 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
     :param lookback: for ``ended_at``, how much earlier creations are scanned (default 6 hours).
     :param max_calls: stop after this many calls.
     :param fields: keep only these keys of each call, e.g. ``["id", "status", "transcript_id"]``.
+    :param max_concurrency: requests in flight at once, 1 (default) to 16: the same calls in the
+        same order, sooner. For first loads and backfills; see docs/concurrent-paging.md.
     :param telzino_conn_id: the Airflow connection id (templated).
     """
 
@@ -120,6 +124,7 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
         lookback: timedelta = DEFAULT_LOOKBACK,
         max_calls: int | None = None,
         fields: Sequence[str] | None = None,
+        max_concurrency: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -131,6 +136,7 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
         self.lookback = lookback
         self.max_calls = max_calls
         self.fields = fields
+        self.max_concurrency = max_concurrency
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         agent = require_uuid("agent_id", self.agent_id)
@@ -143,8 +149,17 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
         )
         max_calls = require_max_calls(self.max_calls)
         fields = require_fields(self.fields)
+        workers = require_int_range("max_concurrency", self.max_concurrency, 1, MAX_CONCURRENCY)
         try:
-            calls = list_window(self.hook, agent, window, max_calls=max_calls, fields=fields, log=self.log)
+            calls = list_window(
+                self.hook,
+                agent,
+                window,
+                max_calls=max_calls,
+                fields=fields,
+                log=self.log,
+                max_concurrency=workers,
+            )
         finally:
             self.hook.close()
         self.log.info(
