@@ -23,6 +23,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
         ("memory", _memory),
         ("waiting", _waiting),
         ("overhead", _overhead),
+        ("concurrent_pull", _concurrent_pull),
     ):
         if name in results:
             out.extend(build(results[name]))
@@ -263,4 +264,47 @@ def _overhead(r: dict[str, Any]) -> list[Row]:
                     f"{entry['us_per_page']:.0f} us/page; mostly {entry['mostly']}",
                 )
             )
+    return out
+
+
+def _concurrent_pull(r: dict[str, Any]) -> list[Row]:
+    name = f"6 concurrent pull: {r['calls']:,} calls, {r['pages']} pages, {r['latency_ms']:g} ms"
+    out = []
+    labels = {
+        "floor": "floor (requests loop)",
+        "sequential": "provider, max_concurrency=1",
+        "concurrent": f"provider, max_concurrency={r['workers']}",
+        "concurrent_inserts": f"max_concurrency={r['workers']}, a call inserted after every request",
+    }
+    for who, label in labels.items():
+        s = r["wall_s"][who]
+        out.append(
+            row(name, f"{label}, {r['requests'][who]} requests", f"{s['median']:.3f} s", _iqr(s, unit=" s"))
+        )
+    for key, label in (
+        ("concurrent_vs_floor", f"max_concurrency={r['workers']} / floor"),
+        ("inserts_vs_floor", "with inserts / floor"),
+    ):
+        v = r[key]
+        out.append(
+            row(
+                name,
+                f"{label} (ratio of medians)",
+                f"{v['ratio_of_medians']:.3f}",
+                f"per round: median {v['per_round']['median']:.3f}, "
+                f"IQR {v['per_round']['p25']:.3f}-{v['per_round']['p75']:.3f}",
+                f"<= {v['target']:.2f}",
+                v["met"],
+            )
+        )
+    out.append(
+        row(
+            name,
+            "with inserts: calls lost / duplicated",
+            f"{r['lost']} / {r['duplicated']}",
+            f"over {r['rounds']} rounds",
+            "0 / 0",
+            r["lost"] == 0 and r["duplicated"] == 0,
+        )
+    )
     return out

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from benchmarks import __main__ as cli
-from benchmarks import full_pull, incremental, memory, overhead, report, waiting
+from benchmarks import concurrent_pull, full_pull, incremental, memory, overhead, report, waiting
 from benchmarks.common import PEER_MISSING, machine, peer_available
 from benchmarks.emulator_server import EmulatorProcess
 
@@ -87,6 +87,21 @@ def test_overhead_profiles_the_provider(server: EmulatorProcess) -> None:
     assert set(result["cpu_us_per_page"]) == {"provider", "floor"}
     assert result["cprofile"]["ranking"], "cProfile saw no provider function"
     assert any("paging" in entry["function"] for entry in result["cprofile"]["ranking"])
+
+
+def test_concurrent_pull_counts_lost_and_duplicated_calls(server: EmulatorProcess) -> None:
+    result = concurrent_pull.run(server, calls=1_000, rounds=1, latency=0.002)
+
+    assert result["lost"] == 0 and result["duplicated"] == 0
+    assert result["requests"]["floor"] == result["requests"]["sequential"] == 10
+    assert 10 <= result["requests"]["concurrent"] <= 10 + 7  # a page more per slice boundary at most
+    assert result["requests"]["concurrent_inserts"] > 10  # the inserted calls made more pages
+    assert result["concurrent_vs_floor"]["ratio_of_medians"] > 0
+    table = report.render(
+        report.rows({"concurrent_pull": result}), machine() | {"latency_ms": 2, "duration_s": 1}
+    )
+    assert "max_concurrency=8 / floor (ratio of medians)" in table and "<= 0.25" in table
+    assert "calls lost / duplicated" in table
 
 
 def test_the_command_line_keeps_five_rounds_outside_quick_mode() -> None:
