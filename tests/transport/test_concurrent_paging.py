@@ -7,6 +7,7 @@ the same against real HTTP.
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
 import threading
@@ -35,9 +36,12 @@ class GrowingList:
     """A newest-first list served in pages from many threads; ``inserts`` new calls arrive at the
     head after every request, and ``jitter`` makes answers come back in a shuffled order."""
 
-    def __init__(self, count: int, page_size: int, *, inserts: int = 0, jitter: float = 0.0) -> None:
+    def __init__(
+        self, count: int, page_size: int, *, inserts: int = 0, jitter: float = 0.0, slow_after: int = 0
+    ) -> None:
         self.items = [item(n) for n in range(count, 0, -1)]
         self.page_size, self.inserts, self.jitter = page_size, inserts, jitter
+        self.slow_after = slow_after  # pages after this one take 20 ms more (0: none)
         self.next_id = 10**6
         self.lock = threading.Lock()
         self.requests: list[int] = []
@@ -49,7 +53,7 @@ class GrowingList:
         with self.lock:
             self.in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
-            delay = self.rng.random() * self.jitter
+            delay = self.rng.random() * self.jitter + (0.02 if 0 < self.slow_after < page else 0.0)
         time.sleep(delay)
         with self.lock:
             self.in_flight -= 1
@@ -210,3 +214,17 @@ def test_an_unsorted_first_page_falls_back_to_the_sequential_reader(caplog):
     got = read(source, 4)
     assert sorted(got) == sorted(f"call-{n}" for n in range(1, 31))
     assert "reading it sequentially" in caplog.text
+
+
+def test_streams_sharing_a_pool_never_exceed_its_size():
+    # The streams read the same list, so their requests add up; the first slice is quick, so the
+    # next stream starts while the other slices of the ones before are still being read.
+    source = GrowingList(2000, 10, jitter=0.001, slow_after=45)
+    pool = PagePool(3)
+    try:
+        streams = [iter_newest_first_concurrent(source, label="t", path="/p", pool=pool) for _ in range(3)]
+        merged = list(heapq.merge(*streams, key=lambda entry: entry[0], reverse=True))
+    finally:
+        pool.close()
+    assert len(merged) == 6000
+    assert source.most_in_flight == 3
