@@ -7,8 +7,10 @@ requests are in flight. With one worker it *is* the sequential reader.
 How it reads
 ------------
 1. Page 1, alone: the head of the list and its page count ``T``.
-2. Locate the end. Without ``created_after`` it is page ``T``. With it, a binary search over pages
-   2..T finds the first page whose last call is older than the window (about log2(T) requests).
+2. Locate the end. Without ``created_after`` it is page ``T``. With it, a search over pages 2..T
+   finds the first page whose last call is older than the window: one probe where page 1's time
+   span says the window should end, then a binary search on the side it points to (at most
+   1 + ceil(log2(T)) requests, a few for a window of a few pages).
 3. Cut pages 1..end into at most ``max_concurrency`` contiguous *slices* (more, of bounded length,
    for long reads; see Memory) and fetch each slice's first page, in parallel. The first call on
    slice j's first page gives its boundary ``hi_j``; slice j keeps the calls created in
@@ -43,7 +45,7 @@ Costs
 -----
 Requests: page 1, the binary search (window only), and per slice boundary one page read twice (the
 page where one slice ends is the next one's first). So a window of E pages costs at most
-E + (max_concurrency - 1) + ceil(log2(T)) requests. Calls arriving during the read push the end
+E + (max_concurrency - 1) + 1 + ceil(log2(T)) requests. Calls arriving during the read push the end
 of every slice further (a sequential read has one end): about a page more per slice when a page of
 calls arrives during the read. 429 answers pause the whole transport (:class:`~.client.TelzinoTransport`),
 so every worker slows down, and each request keeps its retry budget.
@@ -169,20 +171,33 @@ def slice_starts(end: int, workers: int) -> list[int]:
 def _locate_end(
     fetch: Fetch, first_items: list[Any], total_pages: int, after: datetime | None, path: str
 ) -> int:
-    """The page where a sequential read of the window would stop (binary search when bounded)."""
+    """The page where a sequential read of the window would stop: one guessed probe, then a binary
+    search on the side the guess points to."""
     if after is None:
         return total_pages
     if _ends_window(first_items, after):
         return 1
     low, high = 2, total_pages  # the answer is in [low, high]; high when the window reaches the end
+    middle = _guess_end(first_items, after)
     while low < high:
-        middle = (low + high) // 2
+        if middle is None or not low <= middle < high:
+            middle = (low + high) // 2
         items, _ = _split(fetch(middle), path)
         if _ends_window(items, after):
             high = middle
         else:
             low = middle + 1
+        middle = None
     return low
+
+
+def _guess_end(first_items: list[Any], after: datetime) -> int | None:
+    """The page holding ``after`` if calls went on arriving at page 1's rate (None: no rate)."""
+    newest = parse_api_timestamp(first_items[0]["created_at"])
+    span = newest - parse_api_timestamp(first_items[-1]["created_at"])
+    if span.total_seconds() <= 0:
+        return None
+    return math.ceil((newest - after) / span)
 
 
 def _ends_window(items: list[Any], after: datetime) -> bool:

@@ -120,12 +120,29 @@ def test_a_window_reads_what_a_sequential_read_does_plus_the_bound(workers, inse
 
     assert got == expected == [f"call-{n}" for n in range(2000, 1500, -1)]
     assert in_window == [f"call-{n}" for n in range(1899, 1500, -1)]
-    bound = len(sequential.requests) + (workers - 1) + math.ceil(math.log2(100))
+    bound = len(sequential.requests) + (workers - 1) + 1 + math.ceil(math.log2(100))
     # Calls arriving push every slice's end, not only the one end a sequential read has: a page more
     # for each slice at most, while fewer than a page arrive per round.
     assert len(source.requests) <= bound + (workers if inserts else 0)
     beyond = [page for page in source.requests if page > 27]  # past the window's end (page 26)
-    assert len(beyond) <= math.ceil(math.log2(100))  # only the binary search's probes
+    assert len(beyond) <= 1 + math.ceil(math.log2(100))  # only the search's probes
+
+
+@pytest.mark.parametrize("workers", [2, 8])
+def test_a_small_window_costs_a_few_probes_not_a_search_of_the_whole_list(workers):
+    count, page_size = 20_000, 20  # 1000 pages
+    after = T0 + timedelta(seconds=count - 59)  # the 60 newest calls: 3 pages
+    sequential = GrowingList(count, page_size)
+    list(iter_newest_first(sequential, label="t", path="/p", created_after=after))
+    source = GrowingList(count, page_size)
+
+    got = read(source, workers, created_after=after)
+
+    assert got == [f"call-{n}" for n in range(count, count - 60, -1)]
+    assert len(sequential.requests) == 4
+    probes = [page for page in source.requests if page > 5]
+    assert probes == [], "the guess from page 1's time span should land at once"
+    assert len(source.requests) <= len(sequential.requests) + (workers - 1) + 3
 
 
 def test_a_window_inside_page_one_reads_one_page():
