@@ -17,15 +17,24 @@ from pathlib import Path
 from typing import Any, TextIO
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("full_pull", "incremental", "memory", "waiting", "overhead", "history", "create_cost")
+BENCHMARKS = (
+    "full_pull",
+    "incremental",
+    "memory",
+    "waiting",
+    "overhead",
+    "history",
+    "create_cost",
+    "concurrent_pull",
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("--latency", type=float, default=0.005, help="emulator latency per request, s")
     parser.add_argument("--rounds", type=int, default=25, help="rounds for benchmarks 1 and 5 (>= 5)")
-    parser.add_argument("--slow-rounds", type=int, default=5, help="rounds for benchmarks 2 and 3 (>= 5)")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="comma-separated benchmark numbers")
+    parser.add_argument("--slow-rounds", type=int, default=5, help="rounds for benchmarks 2, 3 and 8 (>= 5)")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="comma-separated benchmark numbers")
     parser.add_argument("--output", type=Path, default=HERE / "results.json", help="where to write JSON")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 round: checks it runs")
     args = parser.parse_args(argv)
@@ -45,6 +54,7 @@ def sizes(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "overhead": {"calls": 300, "rounds": 1, "sampled_pulls": 2, "profiled_pulls": 1},
             "history": {"counts": (300, 1_200), "per_day": 300},
             "create_cost": {"history": 2_000, "creates": 10, "retries": 3},
+            "concurrent_pull": {"calls": 1_000, "rounds": 1, "latency": 0.002},
         }
     return {
         "full_pull": {"calls": 10_000, "rounds": args.rounds},
@@ -54,6 +64,7 @@ def sizes(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         "overhead": {"calls": 10_000, "rounds": args.rounds},
         "history": {"counts": (10_000, 100_000), "per_day": 3_333},
         "create_cost": {"history": 20_000, "creates": 200, "retries": 20},
+        "concurrent_pull": {"calls": 10_000, "rounds": args.slow_rounds},
     }
 
 
@@ -81,14 +92,24 @@ def main(argv: list[str] | None = None) -> int:
     log_path = home / "bench.log"
     out = redirect_stdout(log_path)
 
-    from benchmarks import create_cost, full_pull, history, incremental, memory, overhead, report, waiting
+    from benchmarks import (
+        concurrent_pull,
+        create_cost,
+        full_pull,
+        history,
+        incremental,
+        memory,
+        overhead,
+        report,
+        waiting,
+    )
     from benchmarks.common import machine
     from benchmarks.emulator_server import EmulatorProcess
 
     modules = dict(
         zip(
             BENCHMARKS,
-            (full_pull, incremental, memory, waiting, overhead, history, create_cost),
+            (full_pull, incremental, memory, waiting, overhead, history, create_cost, concurrent_pull),
             strict=True,
         )
     )

@@ -1,4 +1,4 @@
-"""Benchmark 6: requests per placed call, on an agent with a long history.
+"""Benchmark 7: requests per placed call, on an agent with a long history.
 
 ``creates`` first tries of the create operator (distinct task instances) on an agent that already
 has ``history`` calls from the last 30 days: each must send exactly one POST and no list request,

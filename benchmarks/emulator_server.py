@@ -93,6 +93,7 @@ class EmulatorServer:
         gc.collect()
         gc.freeze()
         return {"agent_id": agent, "count": count, "now": now.isoformat(), "recent": recent}
+
     def op_now(self) -> dict[str, Any]:
         """The emulator's clock (frozen unless ``speed`` is set): the API's idea of now."""
         return {"now": self.emu.now().isoformat()}
@@ -101,6 +102,15 @@ class EmulatorServer:
         """``created_at`` of the agent's ``n``-th newest call, for each ``n`` in ``ranks``."""
         records = self.emu.calls(agent_id)
         return {"created_at": {str(n): records[n - 1]["created_at"] for n in ranks}}
+
+    def op_ids(self, agent_id: str) -> dict[str, Any]:
+        """Every call id of the agent, newest first."""
+        return {"ids": [record["id"] for record in self.emu.calls(agent_id)]}
+
+    def op_insert_between_pages(self, n: int) -> dict[str, Any]:
+        """After every outbound-call list request, insert ``n`` calls at the head (0 = off)."""
+        self.emu.insert_calls_between_pages(n)
+        return {}
 
     def op_add_calls(self, plan: list[dict[str, Any]]) -> dict[str, Any]:
         """Place live calls now: each entry has ``outcome`` and, for completed, ``duration``."""

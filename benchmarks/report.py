@@ -25,6 +25,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
         ("overhead", _overhead),
         ("history", _history),
         ("create_cost", _create_cost),
+        ("concurrent_pull", _concurrent_pull),
     ):
         if name in results:
             out.extend(build(results[name]))
@@ -307,6 +308,8 @@ def _history(r: dict[str, Any]) -> list[Row]:
                 )
             )
     return out
+
+
 def _create_cost(r: dict[str, Any]) -> list[Row]:
     name = f"7 creates: {r['creates']} on {r['history']:,} calls in 30 days"
     first, totals = r["first_try"], r["first_try_totals"]
@@ -335,3 +338,46 @@ def _create_cost(r: dict[str, Any]) -> list[Row]:
             f"{day['calls']} calls in the last 24 h",
         ),
     ]
+
+
+def _concurrent_pull(r: dict[str, Any]) -> list[Row]:
+    name = f"8 concurrent pull: {r['calls']:,} calls, {r['pages']} pages, {r['latency_ms']:g} ms"
+    out = []
+    labels = {
+        "floor": "floor (requests loop)",
+        "sequential": "provider, max_concurrency=1",
+        "concurrent": f"provider, max_concurrency={r['workers']}",
+        "concurrent_inserts": f"max_concurrency={r['workers']}, a call inserted after every request",
+    }
+    for who, label in labels.items():
+        s = r["wall_s"][who]
+        out.append(
+            row(name, f"{label}, {r['requests'][who]} requests", f"{s['median']:.3f} s", _iqr(s, unit=" s"))
+        )
+    for key, label in (
+        ("concurrent_vs_floor", f"max_concurrency={r['workers']} / floor"),
+        ("inserts_vs_floor", "with inserts / floor"),
+    ):
+        v = r[key]
+        out.append(
+            row(
+                name,
+                f"{label} (ratio of medians)",
+                f"{v['ratio_of_medians']:.3f}",
+                f"per round: median {v['per_round']['median']:.3f}, "
+                f"IQR {v['per_round']['p25']:.3f}-{v['per_round']['p75']:.3f}",
+                f"<= {v['target']:.2f}",
+                v["met"],
+            )
+        )
+    out.append(
+        row(
+            name,
+            "with inserts: calls lost / duplicated",
+            f"{r['lost']} / {r['duplicated']}",
+            f"over {r['rounds']} rounds",
+            "0 / 0",
+            r["lost"] == 0 and r["duplicated"] == 0,
+        )
+    )
+    return out

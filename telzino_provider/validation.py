@@ -16,6 +16,9 @@ from telzino_provider.statuses import CallStatus
 #: ASCII digits only (``\d`` would take any Unicode digit); used with fullmatch (``$`` lets "\n" by).
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 MAX_PAGE_SIZE = 100
+#: Most requests one read may have in flight (``max_concurrency``); the API's rate limits are not
+#: documented, so this stays modest.
+MAX_CONCURRENCY = 16
 MAX_CALL_CONTEXT = 4000
 MAX_METADATA_BYTES = 16 * 1024
 

@@ -276,13 +276,19 @@ def _run_after(context: Any) -> datetime | None:
     return None
 
 
-def iter_window(hook: TelzinoHook, agent_id: str, window: CallWindow) -> Iterator[dict[str, Any]]:
-    """The agent's calls in ``window``, newest first (by ``created_at``), each once."""
+def iter_window(
+    hook: TelzinoHook, agent_id: str, window: CallWindow, *, max_concurrency: int = 1
+) -> Iterator[dict[str, Any]]:
+    """The agent's calls in ``window``, newest first (by ``created_at``), each once.
+
+    :param max_concurrency: requests in flight at once (see :meth:`TelzinoHook.iter_outbound_calls`).
+    """
     calls = hook.iter_outbound_calls(
         agent_id,
         status=list(window.statuses) or None,
         created_after=window.scan_after,
         created_before=window.end,
+        max_concurrency=max_concurrency,
     )
     return (call for call in calls if window.contains(call))
 
@@ -295,13 +301,14 @@ def list_window(
     max_calls: int | None = None,
     fields: Sequence[str] | None = None,
     log: Any = None,
+    max_concurrency: int = 1,
 ) -> list[dict[str, Any]]:
     """:func:`iter_window` collected, capped at ``max_calls`` and trimmed to ``fields``.
 
     Warns when the result is large enough to hurt as one XCom or as the source of ``.expand()``.
     """
     result: list[dict[str, Any]] = []
-    for call in iter_window(hook, agent_id, window):
+    for call in iter_window(hook, agent_id, window, max_concurrency=max_concurrency):
         result.append(trim(call, fields))
         if max_calls is not None and len(result) >= max_calls:
             break

@@ -21,7 +21,9 @@ from telzino_provider.redaction import mask_phone
 from telzino_provider.statuses import CallStatus
 from telzino_provider.timeutil import to_utc
 from telzino_provider.transport import TelzinoTransport, iter_newest_first
+from telzino_provider.transport.concurrent_paging import PagePool, iter_newest_first_concurrent
 from telzino_provider.validation import (
+    MAX_CONCURRENCY,
     MAX_PAGE_SIZE,
     optional_call_context,
     optional_callback_url,
@@ -158,6 +160,7 @@ class TelzinoHook(BaseHook):
         created_before: TimeArg = None,
         page_size: int = MAX_PAGE_SIZE,
         max_calls: int | None = None,
+        max_concurrency: int = 1,
     ) -> Iterator[dict[str, Any]]:
         """Yield the agent's outbound calls, newest first, each once, lazily page by page.
 
@@ -176,6 +179,9 @@ class TelzinoHook(BaseHook):
         :param created_before: exclusive upper bound on ``created_at``.
         :param page_size: calls per request, 1 to 100.
         :param max_calls: stop after this many calls.
+        :param max_concurrency: requests in flight at once, 1 (default: one page after another) to
+            ``MAX_CONCURRENCY`` (16). Same calls, same order; for first loads and backfills (see
+            docs/concurrent-paging.md). The API's rate limits are not documented: raise it with care.
         """
         agent = require_uuid("agent_id", agent_id)
         statuses = require_statuses("status", status)
@@ -185,7 +191,8 @@ class TelzinoHook(BaseHook):
             raise TelzinoValidationError("created_before", "must be later than created_after")
         limit = require_int_range("page_size", page_size, 1, MAX_PAGE_SIZE)
         cap = optional_positive("max_calls", max_calls)
-        calls = self._calls_newest_first(agent, statuses, after, before, limit)
+        workers = require_int_range("max_concurrency", max_concurrency, 1, MAX_CONCURRENCY)
+        calls = self._calls_newest_first(agent, statuses, after, before, limit, workers)
         return itertools.islice(calls, cap) if cap else calls
 
     def list_outbound_calls(
@@ -197,6 +204,7 @@ class TelzinoHook(BaseHook):
         created_before: TimeArg = None,
         page_size: int = MAX_PAGE_SIZE,
         max_calls: int | None = None,
+        max_concurrency: int = 1,
     ) -> list[dict[str, Any]]:
         """:meth:`iter_outbound_calls` collected into a list."""
         return list(
@@ -207,6 +215,7 @@ class TelzinoHook(BaseHook):
                 created_before=created_before,
                 page_size=page_size,
                 max_calls=max_calls,
+                max_concurrency=max_concurrency,
             )
         )
 
@@ -373,6 +382,26 @@ class TelzinoHook(BaseHook):
         after: datetime | None,
         before: datetime | None,
         limit: int,
+        workers: int = 1,
+    ) -> Iterator[dict[str, Any]]:
+        pool = None
+        if workers > 1:
+            _ = self.transport  # made here, once, before worker threads share it
+            pool = PagePool(workers)  # one for every stream: at most `workers` requests in flight
+        try:
+            yield from self._merged_streams(agent, statuses, after, before, limit, pool)
+        finally:
+            if pool is not None:
+                pool.close()
+
+    def _merged_streams(
+        self,
+        agent: str,
+        statuses: tuple[CallStatus, ...],
+        after: datetime | None,
+        before: datetime | None,
+        limit: int,
+        pool: PagePool | None,
     ) -> Iterator[dict[str, Any]]:
         path = f"/v1/agents/{agent}/outbound-calls"
 
@@ -381,12 +410,13 @@ class TelzinoHook(BaseHook):
             if status is not None:
                 params["status"] = status.value
             label = f"Telzino outbound calls of agent {agent}" + (f" ({status.value})" if status else "")
-            return iter_newest_first(
+            return iter_newest_first_concurrent(
                 lambda page: self.transport.get(path, {**params, "page": page}),
                 label=label,
                 path=path,
                 created_after=after,
                 created_before=before,
+                pool=pool,
             )
 
         if any(not s.is_terminal for s in statuses):

@@ -30,10 +30,12 @@ from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.redaction import mask_phone
 from telzino_provider.triggers.telzino import TelzinoOutboundCallTrigger
 from telzino_provider.validation import (
+    MAX_CONCURRENCY,
     optional_call_context,
     optional_callback_url,
     optional_metadata,
     require_e164,
+    require_int_range,
     require_uuid,
 )
 from telzino_provider.version_compat import BaseOperator, Context, default_deferrable
@@ -113,6 +115,8 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
         before ``run_after`` when the DAG's schedule has no intervals; unset, such a run fails.
     :param max_calls: stop after this many calls.
     :param fields: keep only these keys of each call, e.g. ``["id", "status", "transcript_id"]``.
+    :param max_concurrency: requests in flight at once, 1 (default) to 16: the same calls in the
+        same order, sooner. For first loads and backfills; see docs/concurrent-paging.md.
     :param telzino_conn_id: the Airflow connection id (templated).
     """
 
@@ -137,6 +141,7 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
         fallback_interval: timedelta | None = None,
         max_calls: int | None = None,
         fields: Sequence[str] | None = None,
+        max_concurrency: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -150,6 +155,7 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
         self.fallback_interval = fallback_interval
         self.max_calls = max_calls
         self.fields = fields
+        self.max_concurrency = max_concurrency
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         agent = require_uuid("agent_id", self.agent_id)
@@ -167,8 +173,17 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
         fields = require_fields(self.fields)
         self.log.info("%s", describe_window(window, interval))
         context["ti"].xcom_push(key="window", value=window_xcom(window, interval))
+        workers = require_int_range("max_concurrency", self.max_concurrency, 1, MAX_CONCURRENCY)
         try:
-            calls = list_window(self.hook, agent, window, max_calls=max_calls, fields=fields, log=self.log)
+            calls = list_window(
+                self.hook,
+                agent,
+                window,
+                max_calls=max_calls,
+                fields=fields,
+                log=self.log,
+                max_concurrency=workers,
+            )
         finally:
             self.hook.close()
         self.log.info(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from telzino_provider import __version__
@@ -20,6 +22,7 @@ from telzino_provider.exceptions import (
 from telzino_provider.jsonbody import encode_json, json_problem
 from telzino_provider.transport.auth import ClientCredentialsToken, StaticToken, TokenSource
 from telzino_provider.transport.retry import RETRY_STATUSES, RetryPolicy
+from telzino_provider.validation import MAX_CONCURRENCY
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,10 @@ class TelzinoTransport:
     timeouts. Creating a call is retried only when it certainly was not placed (429, or a connection
     that never opened): a replayed POST could dial a person twice.
 
+    Safe to share between threads (concurrent paging does): the session's connection pool holds a
+    connection per worker, the OAuth token cache is locked, and a 429 pauses every thread, not only
+    the one that got it (the rate limit is the API's, whoever sends).
+
     :param settings: the validated connection settings.
     :param sleep: how to wait between retries (tests may pass a recorder).
     """
@@ -59,6 +66,13 @@ class TelzinoTransport:
         self._timeout = (settings.connect_timeout, settings.read_timeout)
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        # requests keeps 10 connections per host; concurrent paging needs one per worker, or
+        # urllib3 discards (and reopens) the surplus with a warning.
+        adapter = HTTPAdapter(pool_maxsize=MAX_CONCURRENCY)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self._pause_lock = threading.Lock()
+        self._paused_until = 0.0  # time.monotonic() before which no request is sent (429)
         self.auth = self._token_source(settings)
 
     def _token_source(self, settings: ConnectionSettings) -> TokenSource:
@@ -100,7 +114,9 @@ class TelzinoTransport:
         retries = 0
         renewed = False
         body = _encode_body(json)
+        honoured = 0.0  # the end of the latest shared pause this request already waited out
         while True:
+            honoured = self._hold(honoured)
             headers = {"Authorization": f"Bearer {self.auth.token()}"} if authenticated else {}
             request = self._prepare(method, url, params, body, headers)
             started = time.monotonic()
@@ -139,7 +155,9 @@ class TelzinoTransport:
             if retries >= budget:
                 raise _exhausted(method, path, retries, status, _error_detail(response), response.text)
             retries += 1
-            self._wait(method, path, retries, budget, f"HTTP {status}", response.headers.get("Retry-After"))
+            retry_after = response.headers.get("Retry-After")
+            paused = self._wait(method, path, retries, budget, f"HTTP {status}", retry_after, status == 429)
+            honoured = max(honoured, paused)
 
     def _prepare(
         self,
@@ -166,13 +184,42 @@ class TelzinoTransport:
         return {"timeout": self._timeout, "allow_redirects": True, **settings}
 
     def _wait(
-        self, method: str, path: str, retry: int, budget: int, reason: str, retry_after: str | None
-    ) -> None:
+        self,
+        method: str,
+        path: str,
+        retry: int,
+        budget: int,
+        reason: str,
+        retry_after: str | None,
+        rate_limited: bool = False,
+    ) -> float:
+        """Sleep before retry ``retry``; after a 429, make every thread of this transport wait too.
+
+        Returns the end of the shared pause this started (0 if none).
+        """
         delay = self.policy.delay(retry, retry_after)
         log.warning(
             "Telzino API %s %s: %s; retry %d of %d in %.1f s", method, path, reason, retry, budget, delay
         )
+        until = 0.0
+        if rate_limited:
+            until = time.monotonic() + delay
+            with self._pause_lock:
+                self._paused_until = max(self._paused_until, until)
         self._sleep(delay)
+        return until
+
+    def _hold(self, honoured: float) -> float:
+        """Wait out a pause another thread's 429 started; returns the pause end now honoured."""
+        with self._pause_lock:
+            until = self._paused_until
+        if until <= honoured:
+            return honoured
+        remaining = until - time.monotonic()
+        if remaining > 0:
+            log.info("Telzino API rate limited: holding this request %.1f s with the others", remaining)
+            self._sleep(remaining)
+        return until
 
     @staticmethod
     def _parse(method: str, path: str, response: requests.Response, places_call: bool, describe: str) -> Any:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from benchmarks import __main__ as cli
-from benchmarks import create_cost, full_pull, incremental, memory, overhead, report, waiting
+from benchmarks import concurrent_pull, create_cost, full_pull, incremental, memory, overhead, report, waiting
 from benchmarks.common import PEER_MISSING, machine, peer_available
 from benchmarks.emulator_server import EmulatorProcess
 
@@ -101,6 +101,21 @@ def test_create_cost_first_tries_send_no_list_request_and_retries_adopt(server: 
     assert result["lookback_24h"]["calls"] >= 120
     rows = report.rows({"create_cost": result})
     assert [r["met"] for r in rows][0] == "yes" and "1 / 0" in rows[0]["result"]
+
+
+def test_concurrent_pull_counts_lost_and_duplicated_calls(server: EmulatorProcess) -> None:
+    result = concurrent_pull.run(server, calls=1_000, rounds=1, latency=0.002)
+
+    assert result["lost"] == 0 and result["duplicated"] == 0
+    assert result["requests"]["floor"] == result["requests"]["sequential"] == 10
+    assert 10 <= result["requests"]["concurrent"] <= 10 + 7  # a page more per slice boundary at most
+    assert result["requests"]["concurrent_inserts"] > 10  # the inserted calls made more pages
+    assert result["concurrent_vs_floor"]["ratio_of_medians"] > 0
+    table = report.render(
+        report.rows({"concurrent_pull": result}), machine() | {"latency_ms": 2, "duration_s": 1}
+    )
+    assert "max_concurrency=8 / floor (ratio of medians)" in table and "<= 0.25" in table
+    assert "calls lost / duplicated" in table
 
 
 def test_the_command_line_keeps_five_rounds_outside_quick_mode() -> None:
