@@ -132,10 +132,11 @@ def _sync_run(server: EmulatorProcess, dag_module: ModuleType, agent: str, end: 
         telzino_conn_id=TELZINO_CONN_ID,
     )
     server.clear()
-    calls = list_task.execute(context={})  # type: ignore[arg-type]
+    ti = _XComOnly()
+    calls = list_task.execute(context={"ti": ti})  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory(prefix="telzino-bench-sync-") as out:
         written = dag_module.write_jsonl.function(
-            calls, agent_id=agent, conn_id=TELZINO_CONN_ID, output_dir=out, data_interval_start=start
+            calls, agent_id=agent, conn_id=TELZINO_CONN_ID, output_dir=out, ti=ti
         )
     return {
         "calls": len(calls),
@@ -144,6 +145,19 @@ def _sync_run(server: EmulatorProcess, dag_module: ModuleType, agent: str, end: 
         "log_requests": server.count("GET", logs_path(agent)),
         "requests": server.count(),
     }
+
+
+class _XComOnly:
+    """The part of a task instance the sync example's tasks use: XCom by key (the list task's window)."""
+
+    def __init__(self) -> None:
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+    def xcom_pull(self, task_ids: str, key: str) -> Any:
+        return self.xcoms[key]
 
 
 def _load(path: Path) -> ModuleType:
