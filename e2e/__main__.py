@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> int:
             1: lambda: scenarios.manual_runs(harness),
             2: lambda: scenarios.catchup(harness, catchup_start),
             3: lambda: scenarios.triggerer_crash(harness, restart_triggerer),
+            4: lambda: scenarios.worker_crash(harness),
             5: lambda: scenarios.campaign(harness),
+            6: lambda: scenarios.connection_form(harness, apt),
         }
         for number in args.scenarios:
             runner = runners.get(number)

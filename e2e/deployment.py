@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from e2e.postgres import Postgres
+from e2e.postgres import DATABASE, USER, Postgres
 from e2e.processes import Processes, free_port
 
 AIRFLOW_VERSION = version("apache-airflow")
@@ -164,6 +164,20 @@ class AirflowDeployment:
         for name in self.components()[1:]:
             self.start_component(name)
 
+    def metastore_value(self, sql: str, params: tuple[Any, ...]) -> Any:
+        """The first column of the first row of one query against the metadata database."""
+        import psycopg2
+
+        pg = self.postgres
+        db = psycopg2.connect(host="127.0.0.1", port=pg.port, user=USER, dbname=DATABASE)
+        try:
+            with db.cursor() as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+        finally:
+            db.close()
+        return row[0] if row else None
+
 
 class RestApi:
     """The stable REST API as an admin: ``/api/v2`` with a JWT on 3.x, ``/api/v1`` with basic auth on 2.x."""
@@ -173,6 +187,7 @@ class RestApi:
         self.password = password
         self.prefix = f"{base_url}/api/v2" if AIRFLOW_MAJOR >= 3 else f"{base_url}/api/v1"
         self.session = requests.Session()
+        self.token: str | None = None  # the JWT on 3.x (also the UI's session cookie)
         if AIRFLOW_MAJOR < 3:
             self.session.auth = (ADMIN, password)
 
@@ -195,7 +210,8 @@ class RestApi:
                 f"{self.base_url}/auth/token", json={"username": ADMIN, "password": self.password}, timeout=30
             )
             reply.raise_for_status()
-            self.session.headers["Authorization"] = f"Bearer {reply.json()['access_token']}"
+            self.token = reply.json()["access_token"]
+            self.session.headers["Authorization"] = f"Bearer {self.token}"
 
     def call(self, method: str, path: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> Any:
         reply = self.session.request(method, f"{self.prefix}{path}", timeout=60, **kwargs)

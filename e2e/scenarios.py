@@ -4,6 +4,8 @@ the metastore or the emulator's request log, and returns the figures it prints."
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -224,4 +226,85 @@ def campaign(h: Harness) -> dict[str, Any]:
         "posts": len(posts),
         "requests_per_call": round(window.calls_api() / 100, 2),
         "wall_s": wall,
+    }
+
+
+# -- 4 ------------------------------------------------------------------------------------------
+def worker_crash(h: Harness) -> dict[str, Any]:
+    """The create request reached the API, then the task's process dies: the retry adopts the call."""
+    api = h.deployment.api
+    emu = h.emulator
+    window = RequestWindow(emu)
+    started = time.monotonic()
+    api.unpause(WORKER_CRASH)
+    emu.hold_next_post_response(1, seconds=300)  # records the call, then holds the answer
+    run_id = api.trigger(WORKER_CRASH, run_id="e2e_worker_crash")
+    _until(lambda: _calls_for(emu, "CRASH-1"), "the call to be recorded", timeout=600)
+    pid = h.deployment.metastore_value(
+        "SELECT pid FROM task_instance WHERE dag_id = %s AND run_id = %s AND task_id = 'place_call'",
+        (WORKER_CRASH, run_id),
+    )
+    assert pid, "the running task has no pid in the metastore"
+    os.kill(int(pid), signal.SIGKILL)
+    killed_at = time.monotonic()
+    emu.reset_faults()  # the held answer goes to a dead socket
+    state = api.wait_runs(WORKER_CRASH, [run_id], timeout=600)[run_id]
+    tries = api.call("GET", f"/dags/{WORKER_CRASH}/dagRuns/{run_id}/taskInstances/place_call")["try_number"]
+    calls = _calls_for(emu, "CRASH-1")
+    posts = [r for r in window.posts() if crm_id(r) == "CRASH-1"]
+    assert state == "success", f"run {state} after the crash"
+    assert len(calls) == 1 and len(posts) == 1, (
+        f"{len(calls)} calls, {len(posts)} POSTs; expected one of each"
+    )
+    assert tries >= 2, f"try_number {tries}: the task was not retried"
+    return {
+        "calls": len(calls),
+        "posts": len(posts),
+        "tries": tries,
+        "recovery_s": round(time.monotonic() - killed_at, 1),
+        "time_s": round(time.monotonic() - started, 1),
+    }
+
+
+def _calls_for(emu: TelzinoEmulator, crm: str) -> list[dict[str, Any]]:
+    return [c for c in emu.calls() if (c.get("request_metadata") or {}).get("crm_id") == crm]
+
+
+def _until(probe: Any, what: str, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"waited {timeout:.0f} s for {what}")
+
+
+# -- 6 ------------------------------------------------------------------------------------------
+def connection_form(h: Harness, apt: Any) -> dict[str, Any]:
+    """The Telzino form in Chromium: its fields, Test Connection good and bad, and a DAG using it."""
+    from e2e import browser
+
+    browser.ensure_chromium(apt)
+    started = time.monotonic()
+    dep = h.deployment
+    shots = dep.folder / "screenshots"
+    tests = browser.connection_form(dep.base_url, dep.password, dep.api.token, h.emulator, shots)
+    good, bad = tests["telzino_ui"], tests["telzino_ui_bad"]
+    assert good["status"] is True and browser.GOOD_MESSAGE in good["message"], good
+    assert bad["status"] is False and browser.BAD_MESSAGE in bad["message"], bad
+    window = RequestWindow(h.emulator)
+    api = dep.api
+    api.unpause(CALL_AND_WAIT)
+    conf = {"telzino_conn_id": "telzino_ui", "crm_id": "E2E6-FORM"}
+    run_id = api.trigger(CALL_AND_WAIT, conf, run_id="e2e_form_connection")
+    state = api.wait_runs(CALL_AND_WAIT, [run_id], timeout=600)[run_id]
+    assert state == "success", f"the run with the form's connection {state}"
+    assert len(window.posts()) == 1, f"{len(window.posts())} POSTs"
+    return {
+        "good_test": good["message"][:60],
+        "bad_test": bad["message"][:60],
+        "airflow_73298_workaround": bool(good.get("airflow_73298")),
+        "screenshots": len(list(shots.glob("*.png"))),
+        "time_s": round(time.monotonic() - started, 1),
     }
