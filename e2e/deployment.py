@@ -129,8 +129,9 @@ class AirflowDeployment:
             shutil.copy(dag_file, self.dags / dag_file.name)
         for name, text in generated.items():
             (self.dags / name).write_text(text)
-        if AIRFLOW_MAJOR >= 3:
-            (self.home / "passwords.json").write_text(json.dumps({ADMIN: self.password}))
+        if AIRFLOW_MAJOR >= 3:  # the simple auth manager's file: its configurable name, and its default
+            for name in ("passwords.json", "simple_auth_manager_passwords.json.generated"):
+                (self.home / name).write_text(json.dumps({ADMIN: self.password}))
 
     # -- processes -------------------------------------------------------------------------------
     def cli(self, *args: str, log: str) -> None:
