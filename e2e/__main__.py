@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as error:  # one scenario's failure must not hide the others'
                 results[number] = "FAIL"
                 print(f"  scenario {number}: FAIL after {_since(begin)}: {error}", flush=True)
-                traceback.print_exc(file=(logs / "harness.log").open("a"))
+                with (logs / "harness.log").open("a") as out:
+                    traceback.print_exc(file=out)
                 emulator.speed = scenarios.FAST
                 continue
             results[number] = "PASS"
@@ -132,6 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; tearing down", flush=True)
         results[0] = "INTERRUPTED"
+    except Exception as error:  # the deployment did not come up
+        print(f"  setup FAILED: {error}", flush=True)
+        with (logs / "harness.log").open("a") as out:
+            traceback.print_exc(file=out)
+        results[0] = "SETUP FAILED"
     finally:
         procs.stop_all()
         if postgres is not None:

@@ -23,7 +23,7 @@ from typing import Any
 import requests
 
 from e2e.postgres import DATABASE, USER, Postgres
-from e2e.processes import Processes, free_port
+from e2e.processes import Processes, SetupError, free_port
 
 AIRFLOW_VERSION = version("apache-airflow")
 AIRFLOW_MAJOR = int(AIRFLOW_VERSION.split(".")[0])
@@ -48,7 +48,7 @@ class AirflowDeployment:
         self.postgres = postgres
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.password = secrets.token_urlsafe(12)
+        self.password = secrets.token_hex(12)  # never starts with "-" (a CLI option)
         self.api = RestApi(self.base_url, self.password)
         self.env = self._environment()
 
@@ -103,6 +103,9 @@ class AirflowDeployment:
                 "CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
                 # Shared by every process: the scheduler signs task tokens the API server checks.
                 "API_AUTH__JWT_SECRET": secrets.token_hex(32),
+                # 3.0 leaves the issuer unset, which current PyJWT rejects when signing ("Issuer (iss)
+                # must be a string"): every token request would fail with 500.
+                "API_AUTH__JWT_ISSUER": "airflow",
                 "CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
                 "CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.home / "passwords.json"),
             }
@@ -141,7 +144,7 @@ class AirflowDeployment:
                 [str(AIRFLOW), *args], env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=self.folder
             )
         if code:
-            raise SystemExit(f"`airflow {' '.join(args[:3])}` failed ({code}); see {log}.log")
+            raise SetupError(f"`airflow {' '.join(args[:3])}` failed ({code}); see {log}.log")
 
     def start_component(self, name: str) -> None:
         command = {"api-server": ["api-server"], "dag-processor": ["dag-processor"]}.get(name, [name])
@@ -196,7 +199,7 @@ class RestApi:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
-                raise SystemExit("The API server / webserver exited while starting; see its log")
+                raise SetupError("The API server / webserver exited while starting; see its log")
             try:
                 if requests.get(f"{self.base_url}/api/v2/monitor/health" if AIRFLOW_MAJOR >= 3
                                 else f"{self.base_url}/health", timeout=5).ok:  # fmt: skip
@@ -205,7 +208,7 @@ class RestApi:
                 pass
             time.sleep(1)
         else:
-            raise SystemExit(f"The API server did not answer within {timeout:.0f} s")
+            raise SetupError(f"The API server did not answer within {timeout:.0f} s")
         if AIRFLOW_MAJOR >= 3:
             reply = requests.post(
                 f"{self.base_url}/auth/token", json={"username": ADMIN, "password": self.password}, timeout=30

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from e2e.processes import Processes, free_port
+from e2e.processes import Processes, SetupError, free_port
 
 USER = "postgres"
 DATABASE = "airflow"
@@ -39,7 +39,7 @@ def ensure_installed(apt: AptGet) -> Path:
         apt.install("postgresql")
         bin_dir = _bin_dir()
     if bin_dir is None:
-        raise SystemExit("PostgreSQL is not installed and `apt-get install postgresql` did not provide it")
+        raise SetupError("PostgreSQL is not installed and `apt-get install postgresql` did not provide it")
     return bin_dir
 
 
@@ -121,7 +121,7 @@ class Postgres:
             if self.procs.get("postgres").poll() is not None:
                 break
             time.sleep(0.2)
-        raise SystemExit("PostgreSQL did not start; see postgres.log")
+        raise SetupError("PostgreSQL did not start; see postgres.log")
 
     def _run_as_user(self, argv: list[str]) -> None:
         log = self.procs.log_dir / "postgres-setup.log"

@@ -18,6 +18,10 @@ from pathlib import Path
 GRACE_S = 10.0
 
 
+class SetupError(Exception):
+    """The deployment could not be started; the message says which log to read."""
+
+
 class Processes:
     """Starts long-running processes and ends them all (in reverse order) on :meth:`stop_all`."""
 

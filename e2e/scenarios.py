@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from e2e.deployment import AirflowDeployment
+from e2e.processes import SetupError
 from telzino_provider.emulator import TelzinoEmulator
 from telzino_provider.emulator.records import OUTCOME_NUMBERS
 
@@ -95,7 +96,7 @@ def catchup_dag_source(example: str, start: datetime) -> str:
     }
     for old, new in replacements.items():
         if example.count(old) != 1:
-            raise SystemExit(f"example_dags/telzino_sync_completed_calls.py no longer has `{old}` once")
+            raise SetupError(f"example_dags/telzino_sync_completed_calls.py no longer has `{old}` once")
         example = example.replace(old, new)
     return example
 
