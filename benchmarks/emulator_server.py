@@ -46,17 +46,21 @@ class EmulatorServer:
         emu = self.emu
         return {"base_url": emu.base_url, "token": emu.token, "agent_id": emu.agent_id, "pid": os.getpid()}
 
-    def op_dataset(self, count: int) -> dict[str, Any]:
-        """A new agent holding ``count`` historical calls."""
+    def op_dataset(self, count: int, days: int = SEED_DAYS) -> dict[str, Any]:
+        """A new agent holding ``count`` historical calls created over ``days`` days."""
         emu = self.emu
-        agent = emu.add_agent(f"bench-{count}")
+        agent = emu.add_agent(f"bench-{count}-{days}d")
         end = emu.now() - timedelta(hours=1)
-        emu.seed_calls(count, start=end - timedelta(days=SEED_DAYS), end=end, agent_id=agent)
+        emu.seed_calls(count, start=end - timedelta(days=days), end=end, agent_id=agent)
         # The stored calls live until the end: keep the collector from rescanning them on every
         # full collection, which would add pauses to answers that no real server has.
         gc.collect()
         gc.freeze()
         return {"agent_id": agent, "count": count}
+
+    def op_now(self) -> dict[str, Any]:
+        """The emulator's clock (frozen unless ``speed`` is set): the API's idea of now."""
+        return {"now": self.emu.now().isoformat()}
 
     def op_created_at(self, agent_id: str, ranks: list[int]) -> dict[str, Any]:
         """``created_at`` of the agent's ``n``-th newest call, for each ``n`` in ``ranks``."""
@@ -129,7 +133,7 @@ class EmulatorProcess:
     """
 
     def __init__(self, latency: float = 0.005, seed: int = 1234) -> None:
-        self._datasets: dict[int, str] = {}
+        self._datasets: dict[tuple[int, int], str] = {}
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         self.proc = subprocess.Popen(
@@ -159,11 +163,11 @@ class EmulatorProcess:
             raise RuntimeError(f"emulator command {op!r} failed: {answer['error']}")
         return answer
 
-    def dataset(self, count: int) -> str:
-        """The id of an agent with ``count`` seeded calls: created once per count, then shared."""
-        if count not in self._datasets:
-            self._datasets[count] = self.call("dataset", count=count)["agent_id"]
-        return self._datasets[count]
+    def dataset(self, count: int, days: int = SEED_DAYS) -> str:
+        """The id of an agent with ``count`` seeded calls over ``days`` days: created once, then shared."""
+        if (count, days) not in self._datasets:
+            self._datasets[count, days] = self.call("dataset", count=count, days=days)["agent_id"]
+        return self._datasets[count, days]
 
     def set(self, *, latency: float | None = None, speed: float | None = None) -> None:
         self.call("set", latency=latency, speed=speed)

@@ -23,6 +23,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
         ("memory", _memory),
         ("waiting", _waiting),
         ("overhead", _overhead),
+        ("create_cost", _create_cost),
     ):
         if name in results:
             out.extend(build(results[name]))
@@ -264,3 +265,33 @@ def _overhead(r: dict[str, Any]) -> list[Row]:
                 )
             )
     return out
+
+
+def _create_cost(r: dict[str, Any]) -> list[Row]:
+    name = f"6 creates: {r['creates']} on {r['history']:,} calls in 30 days"
+    first, totals = r["first_try"], r["first_try_totals"]
+    lists, day = r["retry_list_requests"], r["lookback_24h"]
+    return [
+        row(
+            name,
+            "first try: POSTs / list requests per call",
+            f"{first['post']:g} / {first['list']:g}",
+            f"{totals['post']} POSTs, {totals['list']} lists, {totals['get_one']} GETs of the record; "
+            f"{r['distinct_calls']} calls; {r['ms_per_first_try']:.1f} ms each",
+            "1 / 0",
+            r["met"],
+        ),
+        row(
+            name,
+            "retry (try 2): list requests",
+            f"{lists['median']:g}",
+            f"min {lists['min']}, max {lists['max']}; {r['retry_posts']} POSTs; "
+            f"{r['retry_adopted']} of {r['retries']} adopted their call",
+        ),
+        row(
+            name,
+            "for comparison: a 24 h look-back",
+            f"{day['list_requests']} list requests",
+            f"{day['calls']} calls in the last 24 h",
+        ),
+    ]

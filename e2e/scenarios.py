@@ -248,7 +248,7 @@ def worker_crash(h: Harness) -> dict[str, Any]:
     window = RequestWindow(emu)
     started = time.monotonic()
     api.unpause(WORKER_CRASH)
-    emu.hold_next_post_response(1, seconds=300)  # records the call, then holds the answer
+    emu.hold_next_create(60, record_first=True)  # records the call, then holds the answer
     run_id = api.trigger(WORKER_CRASH, run_id="e2e_worker_crash")
     _until(lambda: _calls_for(emu, "CRASH-1"), "the call to be recorded", timeout=600)
     pid = h.deployment.metastore_value(
@@ -258,7 +258,6 @@ def worker_crash(h: Harness) -> dict[str, Any]:
     assert pid, "the running task has no pid in the metastore"
     os.kill(int(pid), signal.SIGKILL)
     killed_at = time.monotonic()
-    emu.reset_faults()  # the held answer goes to a dead socket
     state = api.wait_runs(WORKER_CRASH, [run_id], timeout=600)[run_id]
     tries = api.call("GET", f"/dags/{WORKER_CRASH}/dagRuns/{run_id}/taskInstances/place_call")["try_number"]
     calls = _calls_for(emu, "CRASH-1")

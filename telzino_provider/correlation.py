@@ -3,12 +3,29 @@
 The Telzino API has no idempotency key, so the create operator writes its own into the call's
 metadata, under ``"airflow"``: the task instance's ``dag_id``, ``task_id``, ``run_id`` and
 ``map_index``. These stay the same across retries, clearing, a worker that crashed after the POST,
-and a deferred task resumed elsewhere. Before placing a call the operator lists the agent's recent
-calls, newest first, and adopts one carrying the same key instead of dialling again.
+and a deferred task resumed elsewhere.
 
-How far back it looks: calls created since ``min(dag run start, now) - adopt_window`` (default 24 h,
-by the worker's clock). A retry of a long wait is covered by the run's start; a task cleared after the
-run ended is covered for ``adopt_window`` after it. Clearing a task later than that places a new call.
+When it looks for an earlier call. Only when an earlier attempt of the same task instance may have
+placed one: a try numbered 2 or more, or ``airflow tasks test`` (``test_mode``). The first try
+places the call with one POST and no list request. This rests on how Airflow numbers tries, the
+same on 2.10, 2.11, 3.0, 3.1, 3.2 and 3.3 (checked by tests/test_correlation.py on each): the try
+number goes up by one each time the task instance is scheduled, so the first try is 1, a retry is
+2, and a task cleared after try N runs as try N+1 (clearing keeps the number; Airflow 3 also gives
+the cleared instance a new id). A resumed deferred task does not run ``execute`` again. What it does
+not cover: a DAG run that is deleted and created again under the same ``run_id`` has new task
+instances whose first try is 1 (``dag.test()`` with the same logical date does this), so that try
+dials without looking.
+
+How far back it looks. An attempt cannot start before its DAG run became due: ``run_after`` on
+Airflow 3; on Airflow 2 the later of the logical date and the data interval's end (a scheduled run is
+created at the end of its interval, a manual one at its logical date). Neither changes when the run
+is cleared, unlike the run's ``start_date`` and ``queued_at``, which a clear resets (checked on every
+version). The look reads calls created since the earliest of the due time, the run's
+``start_date`` and ``queued_at`` and now, minus ``clock_margin`` (default 5 minutes) for the
+difference between the clocks of Airflow's machines and the API. So a retry of a run that started on
+time reads the calls created since the run started (one page for most agents); a retry or clear in a
+catch-up or backfill run reads back to that run's due time. After an uncertain create on a first
+try, the second look reads only the calls created since its own request (minus the margin).
 """
 
 from __future__ import annotations
@@ -24,7 +41,8 @@ if TYPE_CHECKING:
 
 METADATA_KEY = "airflow"
 KEY_FIELDS = ("dag_id", "task_id", "run_id", "map_index")
-DEFAULT_ADOPT_WINDOW = timedelta(hours=24)
+#: Allowance for the clocks of the Airflow machines and of the API disagreeing.
+DEFAULT_CLOCK_MARGIN = timedelta(minutes=5)
 
 
 def correlation_key(context: Any) -> dict[str, Any]:
@@ -57,12 +75,47 @@ def carries_key(record: dict[str, Any], key: dict[str, Any]) -> bool:
     return isinstance(stored, dict) and all(stored.get(name) == key[name] for name in KEY_FIELDS)
 
 
-def adopt_since(context: Any, window: timedelta, now: datetime | None = None) -> datetime:
-    """Where the search for an earlier call of this task instance starts (see module docstring)."""
+def earlier_attempt(context: Any) -> str | None:
+    """Why an earlier attempt of this task instance may have placed the call; None on a first try.
+
+    :param context: the task context (``ti``; ``test_mode`` on Airflow 2).
+    """
+    try_number = getattr(context["ti"], "try_number", None)
+    if isinstance(try_number, bool) or not isinstance(try_number, int):
+        return f"the try number is unknown ({try_number!r})"  # assume the worst
+    if try_number > 1:
+        return f"this is try {try_number}"
+    if _get(context, "test_mode"):
+        return "this is a test run (airflow tasks test)"
+    return None
+
+
+def earliest_attempt_start(context: Any, now: datetime | None = None) -> datetime:
+    """The earliest moment any attempt of this task instance can have started (see module docstring).
+
+    :param context: the task context (``dag_run``).
+    :param now: the current time (default: the worker's clock).
+    """
     current = now or datetime.now(timezone.utc)
-    run = context.get("dag_run") if hasattr(context, "get") else None
-    started = to_utc("dag_run.start_date", getattr(run, "start_date", None)) if run is not None else None
-    return min(started or current, current) - window
+    run = _get(context, "dag_run")
+    if run is None:
+        return current
+    due = _time(run, "run_after")
+    if due is None:  # Airflow 2: the later of the logical date and the data interval's end
+        due = max(
+            (t for t in (_time(run, "logical_date"), _time(run, "data_interval_end")) if t is not None),
+            default=None,
+        )
+    candidates = (due, _time(run, "start_date"), _time(run, "queued_at"), current)
+    return min(t for t in candidates if t is not None)
+
+
+def adopt_since(
+    context: Any, margin: timedelta = DEFAULT_CLOCK_MARGIN, now: datetime | None = None
+) -> datetime:
+    """Where the search for an earlier call of this task instance starts: the earliest attempt's
+    start minus ``margin``."""
+    return earliest_attempt_start(context, now) - margin
 
 
 def find_placed_call(
@@ -73,3 +126,12 @@ def find_placed_call(
         if carries_key(call, key):
             return call
     return None
+
+
+def _get(context: Any, name: str) -> Any:
+    return context.get(name) if hasattr(context, "get") else None
+
+
+def _time(run: Any, name: str) -> datetime | None:
+    value = getattr(run, name, None)
+    return to_utc(f"dag_run.{name}", value) if isinstance(value, datetime) else None

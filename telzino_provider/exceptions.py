@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telzino_provider.version_compat import AirflowException
+from telzino_provider.version_compat import AirflowException, AirflowFailException
 
 #: Longest slice of a response body quoted in an error message.
 MAX_BODY_CHARS = 300
@@ -63,8 +63,11 @@ class TelzinoApiError(AirflowException):
         super().__init__(message)
 
 
-class TelzinoCallMayHaveBeenPlacedError(TelzinoApiError):
+class TelzinoCallMayHaveBeenPlacedError(TelzinoApiError, AirflowFailException):
     """Creating a call failed in a way that does not prove the call was not placed.
 
-    Never retried automatically: a second POST could dial the person twice.
+    Never retried automatically: a second POST could dial the person twice. It is also an
+    ``AirflowFailException``, so the task that raises it fails without Airflow's retries, whatever
+    ``retries`` says: the API may list the call only later, and a retry that looked too early would
+    dial again. A person decides when to clear the task (the create operator then looks again).
     """

@@ -43,6 +43,7 @@ if AIRFLOW_V_3_2_PLUS:
     from airflow.sdk import conf
     from airflow.sdk.exceptions import (
         AirflowException,
+        AirflowFailException,
         AirflowSensorTimeout,
         AirflowSkipException,
         TaskDeferred,
@@ -51,6 +52,7 @@ else:
     from airflow.configuration import conf  # type: ignore
     from airflow.exceptions import (  # type: ignore
         AirflowException,
+        AirflowFailException,
         AirflowSensorTimeout,
         AirflowSkipException,
         TaskDeferred,
@@ -158,6 +160,7 @@ __all__ = [
     "AIRFLOW_V_3_2_PLUS",
     "CONN_FIELDS_IN_PROVIDER_INFO",
     "AirflowException",
+    "AirflowFailException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
     "BaseHook",

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from telzino_provider.emulator import TelzinoEmulator
-from telzino_provider.version_compat import AIRFLOW_V_3_0_PLUS, BaseTrigger, TaskDeferred
+from telzino_provider.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_1_PLUS, BaseTrigger, TaskDeferred
 
 DAGS_DIR = Path(__file__).resolve().parent / "dags"
 
@@ -143,6 +143,59 @@ def run_dag(
             kwargs["run_after"] = run_after
         return dag.test(**kwargs)
     return dag.test(execution_date=logical_date, run_conf=conf)
+
+
+def rerun_cleared(dag_run: Any) -> Any:
+    """Clear every task instance of a finished run as the UI's Clear does, then run the same DagRun
+    again through ``dag.test()``; returns the DagRun.
+
+    The clear is Airflow's own ``clear_task_instances`` (task instances back to no state, their try
+    numbers kept, the run requeued). ``dag.test()`` would delete the run and create a new one with
+    fresh task instances; here it is handed the cleared run instead, which it then schedules and
+    runs as the scheduler would (each try number goes up by one when the task is scheduled).
+    """
+    from unittest import mock
+
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance, clear_task_instances
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+
+    def select_tis(session: Any) -> list[Any]:
+        return (
+            session.query(TaskInstance)
+            .filter(TaskInstance.dag_id == dag_run.dag_id, TaskInstance.run_id == dag_run.run_id)
+            .all()
+        )
+
+    with create_session() as session:
+        clear_task_instances(select_tis(session), session)
+
+    def the_cleared_run(**kwargs: Any) -> Any:
+        session = kwargs["session"]
+        run = (
+            session.query(DagRun)
+            .filter(DagRun.dag_id == dag_run.dag_id, DagRun.run_id == dag_run.run_id)
+            .one()
+        )
+        run.state = DagRunState.RUNNING  # what the scheduler does when it starts a queued run
+        run.start_date = datetime.now(timezone.utc)
+        session.commit()
+        run.dag = kwargs["dag"]
+        return run
+
+    if AIRFLOW_V_3_1_PLUS:
+        target = "airflow.models.dagrun.get_or_create_dagrun"
+    else:
+        target = "airflow.models.dag._get_or_create_dagrun"
+    logical = getattr(dag_run, "logical_date", None) or dag_run.execution_date
+    with mock.patch(target, side_effect=the_cleared_run):
+        if AIRFLOW_V_3_0_PLUS:
+            _reuse_in_process_api()
+            return load_dag(dag_run.dag_id).test(
+                logical_date=logical, run_after=dag_run.run_after, run_conf=dag_run.conf
+            )
+        return load_dag(dag_run.dag_id).test(execution_date=logical, run_conf=dag_run.conf)
 
 
 def _reuse_in_process_api() -> None:

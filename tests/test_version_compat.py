@@ -53,7 +53,13 @@ LOCATIONS: dict[str, list[tuple[str, str]]] = {
     ],
     **{
         name: [("2.10", f"airflow.exceptions.{name}"), ("3.2", f"airflow.sdk.exceptions.{name}")]
-        for name in ("AirflowException", "AirflowSensorTimeout", "AirflowSkipException", "TaskDeferred")
+        for name in (
+            "AirflowException",
+            "AirflowFailException",
+            "AirflowSensorTimeout",
+            "AirflowSkipException",
+            "TaskDeferred",
+        )
     },
 }
 
@@ -115,7 +121,14 @@ def test_symbol_is_the_object_airflow_itself_uses(symbol: str):
 
 
 @pytest.mark.parametrize(
-    "name", ["AirflowException", "AirflowSensorTimeout", "AirflowSkipException", "TaskDeferred"]
+    "name",
+    [
+        "AirflowException",
+        "AirflowFailException",
+        "AirflowSensorTimeout",
+        "AirflowSkipException",
+        "TaskDeferred",
+    ],
 )
 def test_exceptions_are_the_ones_the_task_runner_catches(name: str):
     # airflow.exceptions is where every version's task runner (and older callers) takes them from;

@@ -307,6 +307,12 @@ class TelzinoEmulator:
         """The next ``count`` successful creates record the call but close the connection unanswered."""
         self._faults.drop_next_post_response(count)
 
+    def hold_next_create(self, seconds: float, *, record_first: bool = False, count: int = 1) -> None:
+        """Stall the next ``count`` valid creates ``seconds`` real seconds. By default the call is
+        recorded after the stall (a client that gave up sees it appear later); ``record_first=True``
+        records it at once and stalls only the answer (a client killed meanwhile never gets it)."""
+        self._faults.hold_next_create(count, seconds, record_first)
+
     def expire_tokens(self) -> None:
         """Invalidate every OAuth token issued so far (the static :attr:`token` stays valid)."""
         self._issuer.expire_all()

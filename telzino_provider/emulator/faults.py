@@ -4,7 +4,8 @@ Every knob is a thread-safe countdown consumed by the request handler, before au
 routing (as a gateway or load balancer would misbehave). ``/oauth/token`` is exempt from all of them
 except ``latency`` so a client's token fetch does not eat a fault meant for the API call it precedes.
 Order of evaluation per request: hang, rate limit, fail, malformed; then the normal route, where a
-successful create may be dropped (``drop_next_post_response``).
+valid create may be held (``hold_next_create``: before or after the call is recorded) and a successful
+create may be dropped (``drop_next_post_response``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,15 @@ class FailRule:
 
     def matches(self, method: str) -> bool:
         return self.method is None or self.method == method
+
+
+@dataclass(frozen=True)
+class CreateHold:
+    """``hold_next_create``: stall a valid create ``seconds``; ``record_first`` records the call before
+    the stall (the answer is late), otherwise after it (the call itself appears late)."""
+
+    seconds: float
+    record_first: bool
 
 
 class RateLimiter:
@@ -61,6 +71,7 @@ class FaultPlan:
             self._hangs: list[list[float]] = []  # [remaining, seconds]
             self._malformed = 0
             self._drops = 0
+            self._create_holds: list[list[object]] = []  # [remaining, CreateHold]
             self._limiter: RateLimiter | None = None
             self.insert_between_pages = 0
 
@@ -92,6 +103,15 @@ class FaultPlan:
         _check_count(count)
         with self._lock:
             self._drops += count
+
+    def hold_next_create(self, count: int, seconds: float, record_first: bool) -> None:
+        _check_count(count)
+        if seconds < 0:
+            raise ValueError("seconds must be >= 0")
+        if count == 0:
+            return
+        with self._lock:
+            self._create_holds.append([count, CreateHold(seconds, record_first)])
 
     def rate_limit(self, max_requests: int | None, per_seconds: float, retry_after: str) -> None:
         if max_requests is not None and (max_requests < 0 or per_seconds <= 0):
@@ -136,6 +156,18 @@ class FaultPlan:
                 return False
             self._malformed -= 1
             return True
+
+    def take_create_hold(self) -> CreateHold | None:
+        with self._lock:
+            if not self._create_holds:
+                return None
+            entry = self._create_holds[0]
+            entry[0] = int(entry[0]) - 1  # type: ignore[call-overload]
+            if entry[0] <= 0:  # type: ignore[operator]
+                self._create_holds.pop(0)
+            hold = entry[1]
+            assert isinstance(hold, CreateHold)
+            return hold
 
     def take_drop(self) -> bool:
         with self._lock:

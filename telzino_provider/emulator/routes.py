@@ -202,6 +202,9 @@ class TelzinoApi:
         if not request.body_is_json:
             raise validation.bad_request("Request body must be valid JSON")
         spec = validation.create_call_body(request.json_body)
+        hold = self.faults.take_create_hold()
+        if hold is not None and not hold.record_first:
+            time.sleep(hold.seconds)  # the server is slow to record: the call appears late
         now_us = self.clock.now_us()
         call = self.store.create(
             agent_id=agent.id,
@@ -212,6 +215,8 @@ class TelzinoApi:
             metadata=copy_json(spec.metadata),  # detached from the request log's copy of the body
             callback_url=spec.callback_url,
         )
+        if hold is not None and hold.record_first:
+            time.sleep(hold.seconds)  # recorded; the answer is late
         if self.faults.take_drop():
             return Response(0, drop=True)
         payload = {

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from functools import cached_property, partial
 from typing import Any
 
 from telzino_provider.correlation import (
-    DEFAULT_ADOPT_WINDOW,
+    DEFAULT_CLOCK_MARGIN,
+    METADATA_KEY,
     adopt_since,
     correlation_key,
+    earlier_attempt,
     find_placed_call,
     with_key,
 )
@@ -209,13 +211,15 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
 
     **Never dials twice.** The call's metadata carries a correlation key under ``"airflow"``
     (``dag_id``, ``task_id``, ``run_id``, ``map_index``); the user's metadata is kept as given (the
-    ``airflow`` key is reserved). Before placing a call the operator looks through the agent's calls
-    created since ``min(dag run start, now) - adopt_window``, newest first, and adopts one carrying
-    the same key instead of dialling again. So a retry, a cleared task (within ``adopt_window``), a
-    worker that crashed after the POST and a deferred task resumed on another worker all lead to one
-    phone call. If the create request ends without a readable answer, it looks once more after a
-    short pause; if the call still is not listed the task fails without sending the request again.
-    The call is always placed on the worker, never in the triggerer.
+    ``airflow`` key is reserved). The first try of a task instance places the call at once: one POST,
+    no list request. A later try (a retry, or a cleared task) first looks through the agent's calls
+    created since the DAG run became due (minus ``clock_margin``), newest first, and adopts one
+    carrying the same key instead of dialling again; see :mod:`telzino_provider.correlation` for the
+    rule and its limits. If the create request ends without a readable answer, the operator looks once
+    more after a short pause; if the call still is not listed, the task fails without Airflow's
+    retries (:class:`~telzino_provider.exceptions.TelzinoCallMayHaveBeenPlacedError`), since the API
+    may list the call late; clearing it later looks again before dialling. The call is always placed
+    on the worker, never in the triggerer.
 
     XCom: key ``call_id`` holds the call id, pushed as soon as the call is placed or adopted (before
     any waiting, so a failed wait leaves it behind). The return value is the call record (the GET
@@ -234,7 +238,8 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
     :param success_statuses: statuses that finish the wait.
     :param failure_statuses: statuses that fail the task.
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
-    :param adopt_window: how far back (before the dag run's start) to look for an earlier call.
+    :param clock_margin: how much earlier than the DAG run's due time a later try looks for an earlier
+        call, for clocks that disagree (default 5 minutes).
     :param max_consecutive_errors: transient API errors tolerated in a row while waiting.
     :param telzino_conn_id: the Airflow connection id (templated).
     """
@@ -263,7 +268,7 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
         success_statuses: Sequence[str] = DEFAULT_SUCCESS,
         failure_statuses: Sequence[str] = DEFAULT_FAILURE,
         deferrable: bool | None = None,
-        adopt_window: timedelta = DEFAULT_ADOPT_WINDOW,
+        clock_margin: timedelta = DEFAULT_CLOCK_MARGIN,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
         **kwargs: Any,
     ) -> None:
@@ -280,7 +285,7 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
             success_statuses, failure_statuses
         )
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.adopt_window = adopt_window
+        self.clock_margin = _margin("clock_margin", clock_margin)
         self.max_consecutive_errors = max_consecutive_errors
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -313,28 +318,44 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
         }
 
     def _adopt_or_place(self, context: Context, agent: str, body: dict[str, Any]) -> dict[str, Any]:
-        key = body["metadata"]["airflow"]
-        since = adopt_since(context, self.adopt_window)
-        earlier = find_placed_call(self.hook, agent, key, since)
-        if earlier is not None:
-            return self._adopt(earlier, body["to_number"], "placed by an earlier attempt of this task")
+        key = body["metadata"][METADATA_KEY]
+        why = earlier_attempt(context)
+        since = adopt_since(context, self.clock_margin)
+        if why is None:
+            self.log.info("First try of this task instance: placing the call without looking for one")
+        else:
+            self.log.info("Looking for a call placed earlier (%s), created since %s", why, since)
+            earlier = find_placed_call(self.hook, agent, key, since)
+            if earlier is not None:
+                return self._adopt(earlier, body["to_number"], "placed by an earlier attempt of this task")
+        sent_at = datetime.now(timezone.utc)
         try:
-            created = self.hook.create_outbound_call(agent, **body)
+            return self.hook.create_outbound_call(agent, **body)
         except TelzinoCallMayHaveBeenPlacedError as err:
-            self.log.warning(
-                "Creating the call gave no usable answer; looking for it again in %.0f s",
-                RECHECK_DELAY_SECONDS,
-            )
-            time.sleep(RECHECK_DELAY_SECONDS)
-            try:
-                found = find_placed_call(self.hook, agent, key, since)
-            except TelzinoApiError as lookup_err:
-                self.log.error("Could not look for the call: %s", lookup_err)
-                raise err from None
-            if found is None:
-                raise
+            # On a first try only this request can have placed the call: look back to its start only.
+            found = self._look_again(agent, key, since if why else sent_at - self.clock_margin, err)
             return self._adopt(found, body["to_number"], "recorded although its create request failed")
-        return created
+
+    def _look_again(
+        self, agent: str, key: dict[str, Any], since: datetime, err: TelzinoCallMayHaveBeenPlacedError
+    ) -> dict[str, Any]:
+        """The call an uncertain create placed, if it is listed after a pause; else ``err`` again."""
+        self.log.warning(
+            "Creating the call gave no usable answer; looking for it again in %.0f s", RECHECK_DELAY_SECONDS
+        )
+        time.sleep(RECHECK_DELAY_SECONDS)
+        try:
+            found = find_placed_call(self.hook, agent, key, since)
+        except TelzinoApiError as lookup_err:
+            self.log.error("Could not look for the call: %s", lookup_err)
+            raise err from None
+        if found is None:
+            self.log.error(
+                "The call is not listed (yet). The task fails without retries: a retry could dial again "
+                "before the API lists a call it recorded late. Clear the task after checking"
+            )
+            raise err
+        return found
 
     def _adopt(self, call: dict[str, Any], to_number: str, why: str) -> dict[str, Any]:
         self.log.info(
@@ -383,6 +404,12 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
             max_errors=self.max_consecutive_errors,
         )
         return self.execute_complete(context, event)
+
+
+def _margin(field: str, value: object) -> timedelta:
+    if not isinstance(value, timedelta) or value < timedelta(0):
+        raise TelzinoValidationError(field, f"expected a timedelta of zero or more, got {value!r}")
+    return value
 
 
 def _positive_seconds(field: str, value: object) -> float:

@@ -196,7 +196,8 @@ def _maybe_placed(
         method,
         path,
         status,
-        f"{reason}; the call MAY HAVE BEEN PLACED, so it was not sent again. "
-        f"Check the agent's recent calls for {describe} before placing it by hand",
+        f"{reason}; the call MAY HAVE BEEN PLACED, so it was not sent again and the task is not "
+        f"retried. Check the agent's recent calls for {describe}; the API may list it only after a "
+        "while. Once you have checked, clearing the task looks for the call again before dialling",
         body,
     )

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from benchmarks import __main__ as cli
-from benchmarks import full_pull, incremental, memory, overhead, report, waiting
+from benchmarks import create_cost, full_pull, incremental, memory, overhead, report, waiting
 from benchmarks.common import PEER_MISSING, machine, peer_available
 from benchmarks.emulator_server import EmulatorProcess
 
@@ -87,6 +87,20 @@ def test_overhead_profiles_the_provider(server: EmulatorProcess) -> None:
     assert set(result["cpu_us_per_page"]) == {"provider", "floor"}
     assert result["cprofile"]["ranking"], "cProfile saw no provider function"
     assert any("paging" in entry["function"] for entry in result["cprofile"]["ranking"])
+
+
+def test_create_cost_first_tries_send_no_list_request_and_retries_adopt(server: EmulatorProcess) -> None:
+    result = create_cost.run(server, history=1_000, creates=120, retries=3)
+
+    assert result["first_try_totals"] == {"post": 120, "list": 0, "get_one": 120}
+    assert result["met"] is True and result["distinct_calls"] == 120
+    assert result["retry_posts"] == 0 and result["retry_adopted"] == 3
+    # Each retry reads the run's new calls, newest first, until its own: at most 120 calls, 2 pages.
+    lists = result["retry_list_requests"]
+    assert 1 <= lists["min"] <= lists["max"] <= 2
+    assert result["lookback_24h"]["calls"] >= 120
+    rows = report.rows({"create_cost": result})
+    assert [r["met"] for r in rows][0] == "yes" and "1 / 0" in rows[0]["result"]
 
 
 def test_the_command_line_keeps_five_rounds_outside_quick_mode() -> None:

@@ -7,17 +7,20 @@ from the run's params (the tests pass them as run conf) and the connection from 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 try:
-    from airflow.sdk import DAG
+    from airflow.sdk import DAG, BaseOperator
 except ImportError:  # Airflow 2.x
     from airflow import DAG  # type: ignore[attr-defined,no-redef]
+    from airflow.models import BaseOperator  # type: ignore[no-redef]
 try:  # Airflow 3.2+
     from airflow.sdk import CronDataIntervalTimetable
 except ImportError:  # Airflow 2.10 - 3.1
     from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[no-redef]
 
+from telzino_provider.correlation import earlier_attempt, earliest_attempt_start
 from telzino_provider.operators.telzino import (
     TelzinoCreateOutboundCallOperator,
     TelzinoGetOutboundCallOperator,
@@ -227,3 +230,51 @@ with DAG(
             soft_fail=_soft,
             **FAST_SENSOR,
         )
+
+
+# What Airflow tells a task about its tries and its run, and what the never-dial-twice rule makes of
+# it, written down per try; the first try fails on purpose.
+class _RecordTryFacts(BaseOperator):
+    template_fields = ("path",)
+
+    def __init__(self, *, path: str, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.path = path
+
+    def execute(self, context: dict) -> None:
+        ti, run = context["ti"], context["dag_run"]
+        facts = {
+            "try_number": ti.try_number,
+            "now": datetime.now(timezone.utc).isoformat(),
+            "run_start_date": run.start_date.isoformat(),
+            "clear_number": getattr(run, "clear_number", None),
+            "earlier_attempt": earlier_attempt(context),
+            "earliest_attempt_start": earliest_attempt_start(context).isoformat(),
+        }
+        with open(self.path, "a", encoding="utf-8") as out:
+            out.write(json.dumps(facts) + "\n")
+        if ti.try_number == 1:
+            raise RuntimeError("the first try fails on purpose")
+
+
+with DAG(
+    "telzino_test_try_facts",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"path": "/dev/null"},
+) as try_facts_dag:
+    _RecordTryFacts(task_id="record", path="{{ params.path }}", retries=1, retry_delay=timedelta(0))
+
+
+# One call with generous retries: an uncertain create must not use them.
+with DAG(
+    "telzino_test_create_uncertain",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"agent_id": NO_ID},
+) as create_uncertain_dag:
+    TelzinoCreateOutboundCallOperator(
+        task_id="place_call", agent_id=AGENT, to_number="+18135550100", retries=3, retry_delay=timedelta(0)
+    )

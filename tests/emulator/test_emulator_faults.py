@@ -128,6 +128,48 @@ def test_drop_is_not_consumed_by_a_rejected_create(emu, client):
         client.post(client.calls_path(), json={"to_number": "+18135551234"})
 
 
+def _wait_until(condition, seconds: float = 5.0) -> float:
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < seconds, "timed out"
+        time.sleep(0.02)
+    return time.monotonic() - started
+
+
+def test_hold_next_create_records_the_call_only_after_the_hold(emu, client):
+    emu.hold_next_create(1.0)
+    assert client.get("/v1/agents").status_code == 200  # GETs are not held
+    started = time.monotonic()
+    with pytest.raises(requests.ReadTimeout):
+        client.post(client.calls_path(), json={"to_number": "+18135551234"}, timeout=0.3)
+    assert emu.calls() == []  # the client gave up; the call is not there yet
+    _wait_until(lambda: len(emu.calls()) == 1)
+    assert time.monotonic() - started >= 1.0
+    _wait_until(lambda: len(emu.requests) == 2)
+    assert emu.requests[-1].method == "POST" and emu.requests[-1].status == 202
+    client.create_call("+18135551234")  # one hold only: answered at once
+    assert len(emu.calls()) == 2
+
+
+def test_hold_next_create_record_first_stalls_only_the_answer(emu, client):
+    emu.hold_next_create(1.0, record_first=True)
+    started = time.monotonic()
+    with pytest.raises(requests.ReadTimeout):
+        client.post(client.calls_path(), json={"to_number": "+18135551234"}, timeout=0.3)
+    assert len(emu.calls()) == 1  # recorded before the client gave up
+    assert [r.method for r in emu.requests] == []  # the answer (and its log entry) is still held
+    _wait_until(lambda: len(emu.requests) == 1)
+    assert time.monotonic() - started >= 1.0 and emu.requests[0].status == 202
+
+
+def test_hold_is_not_consumed_by_a_rejected_create(emu, client):
+    emu.hold_next_create(0.5)
+    assert client.post(client.calls_path(), json={"to_number": "bad"}).status_code == 400
+    started = time.monotonic()
+    client.create_call("+18135551234")
+    assert time.monotonic() - started >= 0.5
+
+
 def test_expire_tokens_invalidates_issued_tokens_only(emu):
     token = oauth_token(emu)
     assert get_agents(emu, token) == 200
@@ -161,6 +203,7 @@ def test_reset_faults_turns_everything_off(emu, client):
     emu.hang_next(5, 10)
     emu.rate_limit(0)
     emu.drop_next_post_response(5)
+    emu.hold_next_create(5.0, count=5)
     emu.insert_calls_between_pages(5)
     emu.reset_faults()
     assert client.get(client.calls_path()).json()["data"] == []

@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from telzino_provider.emulator import OUTCOME_NUMBERS, TelzinoEmulator
 from telzino_provider.exceptions import TelzinoCallMayHaveBeenPlacedError, TelzinoValidationError
+from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.operators import telzino as operator_module
 from telzino_provider.operators.telzino import TelzinoCreateOutboundCallOperator
 from telzino_provider.triggers.telzino import TelzinoOutboundCallTrigger
-from telzino_provider.version_compat import AirflowException
+from telzino_provider.version_compat import AirflowException, AirflowFailException
 from tests.airflow_helpers import (
     FakeTI,
     defers,
     execute_deferred,
     logged_lines,
     make_context,
+    rerun_cleared,
     run_dag,
     state_of,
     ti_states,
     xcom,
 )
+from tests.conftest import CONN_ENV, conn_json
 
 NUMBER = OUTCOME_NUMBERS["completed"]
 
@@ -36,6 +40,18 @@ def create_op(emu: TelzinoEmulator, **kwargs: object) -> TelzinoCreateOutboundCa
 
 def posts(emu: TelzinoEmulator) -> int:
     return emu.count_requests("POST", f"/v1/agents/{emu.agent_id}/outbound-calls")
+
+
+def list_requests(emu: TelzinoEmulator) -> int:
+    """GETs of the agent's call list (not of one call)."""
+    path = f"/v1/agents/{emu.agent_id}/outbound-calls"
+    return sum(1 for r in emu.requests if r.method == "GET" and r.path == path)
+
+
+def seed_history(emu: TelzinoEmulator, calls: int = 20_000) -> None:
+    """``calls`` finished calls over the last 30 days, the newest an hour old."""
+    end = emu.now() - timedelta(hours=1)
+    emu.seed_calls(calls, start=end - timedelta(days=30), end=end)
 
 
 def stored(emu: TelzinoEmulator, call_id: str) -> dict:
@@ -83,20 +99,63 @@ def test_a_retry_adopts_the_call_instead_of_dialling_again(telzino_conn: Telzino
 
 
 def test_another_map_index_or_run_places_its_own_call(telzino_conn: TelzinoEmulator) -> None:
-    ids = {
-        create_op(telzino_conn).execute(make_context(FakeTI(run_id=run, map_index=index)))["id"]
-        for run, index in [("r1", 0), ("r1", 1), ("r2", 0), ("r1", 0)]
-    }
-    assert len(ids) == 3 and posts(telzino_conn) == 3
+    tries = [("r1", 0, 1), ("r1", 1, 1), ("r2", 0, 1), ("r1", 0, 2)]  # the last: a retry of the first
+    ids = [
+        create_op(telzino_conn).execute(make_context(FakeTI(run_id=run, map_index=i, try_number=n)))["id"]
+        for run, i, n in tries
+    ]
+    assert len(set(ids)) == 3 and ids[3] == ids[0] and posts(telzino_conn) == 3
 
 
-def test_a_lost_create_response_is_found_again_and_the_retry_adopts_it(
-    telzino_conn: TelzinoEmulator,
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poll", "deferrable"])
+def test_a_first_try_sends_one_post_and_no_list_request_whatever_the_history(
+    telzino_conn: TelzinoEmulator, deferrable: bool
 ) -> None:
+    seed_history(telzino_conn)
+    ti = FakeTI(run_id="manual__first")
+    op = create_op(telzino_conn, wait_for_completion=deferrable, deferrable=deferrable, timeout=60)
+
+    if deferrable:
+        defers(op, make_context(ti))
+    else:
+        op.execute(make_context(ti))
+
+    assert posts(telzino_conn) == 1 and list_requests(telzino_conn) == 0
+    assert ti.xcoms["call_id"] == telzino_conn.calls()[0]["id"]
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poll", "deferrable"])
+def test_a_retry_after_a_lost_response_adopts_with_a_short_scan(
+    telzino_conn: TelzinoEmulator, deferrable: bool
+) -> None:
+    seed_history(telzino_conn)
+    first = FakeTI(run_id="manual__lost")
+    # Try 1 sent its POST, the server recorded the call, and the worker died before the answer.
+    body = create_op(telzino_conn)._request_body(make_context(first))
+    telzino_conn.drop_next_post_response(1)
+    with pytest.raises(TelzinoCallMayHaveBeenPlacedError):
+        TelzinoHook().create_outbound_call(telzino_conn.agent_id, **body)
+    telzino_conn.clear_requests()
+
+    retry = FakeTI(run_id="manual__lost", try_number=2)
+    op = create_op(telzino_conn, wait_for_completion=deferrable, deferrable=deferrable, timeout=60)
+    if deferrable:
+        defers(op, make_context(retry))
+    else:
+        op.execute(make_context(retry))
+
+    calls = telzino_conn.calls()
+    assert len(calls) == 20_001 and calls[0]["request_metadata"]["airflow"]["run_id"] == "manual__lost"
+    assert posts(telzino_conn) == 0 and retry.xcoms["call_id"] == calls[0]["id"]
+    assert list_requests(telzino_conn) == 1  # one page: the call, then calls older than the run
+
+
+def test_a_lost_create_response_is_found_again_on_the_first_try(telzino_conn: TelzinoEmulator) -> None:
     telzino_conn.drop_next_post_response(1)  # the call is recorded, the answer never arrives
     ti = FakeTI(run_id="manual__lost")
 
     first = create_op(telzino_conn).execute(make_context(ti))
+    assert list_requests(telzino_conn) == 1  # the second look, once
     retry = create_op(telzino_conn).execute(make_context(FakeTI(run_id="manual__lost", try_number=2)))
 
     assert posts(telzino_conn) == 1 and len(telzino_conn.calls()) == 1
@@ -110,13 +169,32 @@ def test_a_create_that_may_have_failed_is_not_resent_when_no_call_shows_up(
     telzino_conn.fail_next(1, 503, method="POST")  # a 5xx on create: placed or not, nobody knows
     ti = FakeTI(run_id="manual__uncertain")
 
-    with pytest.raises(TelzinoCallMayHaveBeenPlacedError, match="MAY HAVE BEEN PLACED"):
+    with pytest.raises(TelzinoCallMayHaveBeenPlacedError, match="MAY HAVE BEEN PLACED") as info:
         create_op(telzino_conn).execute(make_context(ti))
 
+    assert isinstance(info.value, AirflowFailException)  # Airflow does not retry it
+    assert "clearing the task looks for the call again" in str(info.value)
     assert posts(telzino_conn) == 1 and telzino_conn.calls() == [] and "call_id" not in ti.xcoms
-    assert telzino_conn.count_requests("GET") == 2  # looked before, and once more after the 503
+    assert telzino_conn.count_requests("GET") == 1  # no look before the first try; one after the 503
+    # A person clears the task: it looks again, finds nothing, and places the call.
     retry = create_op(telzino_conn).execute(make_context(FakeTI(run_id="manual__uncertain", try_number=2)))
     assert [c["id"] for c in telzino_conn.calls()] == [retry["id"]]
+
+
+def test_a_retry_adopts_a_call_whose_answer_is_still_held(telzino_conn: TelzinoEmulator) -> None:
+    # Try 1's worker died while the server, which had recorded the call, was slow to answer.
+    telzino_conn.hold_next_create(3.0, record_first=True)
+    body = create_op(telzino_conn)._request_body(make_context(FakeTI(run_id="manual__held")))
+    hook = TelzinoHook()
+    hook.transport._timeout = (5, 0.5)  # the dying worker's request ends here
+    with pytest.raises(TelzinoCallMayHaveBeenPlacedError):
+        hook.create_outbound_call(telzino_conn.agent_id, **body)
+
+    retry = FakeTI(run_id="manual__held", try_number=2)
+    record = create_op(telzino_conn).execute(make_context(retry))
+
+    assert record["id"] == retry.xcoms["call_id"] == telzino_conn.calls()[0]["id"]
+    assert len(telzino_conn.calls()) == 1
 
 
 def test_waits_on_the_worker_for_the_final_record(telzino_conn: TelzinoEmulator) -> None:
@@ -142,10 +220,11 @@ def test_deferrable_places_the_call_on_the_worker_then_defers(telzino_conn: Telz
     assert deferred.timeout is not None and deferred.timeout >= timedelta(seconds=120)
 
     telzino_conn.speed = 500
-    record = execute_deferred(op, make_context(ti))  # a resumed task: adopts, then waits again
+    retry = FakeTI(try_number=2)  # the worker died while deferred; the retry adopts, then waits again
+    record = execute_deferred(op, make_context(retry))
 
-    assert posts(telzino_conn) == 1
-    assert record["status"] == "completed" and record["id"] == ti.xcoms["call_id"]
+    assert posts(telzino_conn) == 1 and list_requests(telzino_conn) == 1
+    assert record["status"] == "completed" and record["id"] == ti.xcoms["call_id"] == retry.xcoms["call_id"]
 
 
 @pytest.mark.parametrize(
@@ -256,7 +335,7 @@ def test_templated_call_deferred_then_watched_in_a_dag(
 
     assert state_of(dr.state) == "success"
     (call,) = telzino_conn.calls()
-    assert posts(telzino_conn) == 1
+    assert posts(telzino_conn) == 1 and list_requests(telzino_conn) == 0  # a first try: no look
     assert call["call_context"] == f"Confirm order A-7 from run {dr.run_id}"
     assert call["request_metadata"] == {
         "order_id": "A-7",
@@ -295,12 +374,45 @@ def test_retry_and_clear_never_dial_twice_in_a_dag(airflow_db: None, telzino_con
         calls[1]["id"],
     ]
 
-    # Clear the run (same run_id, fresh task instances) and run it again: still no new call.
-    again = run_dag("telzino_test_create_retry", conf={"agent_id": telzino_conn.agent_id}, **when)
+    # Try 1 of each placed its call without looking; each retry (try 2) looked once and adopted.
+    assert list_requests(telzino_conn) == 2
+
+    # Clear the finished run as the UI does and run it again (try 3, then its retry, try 4): each of
+    # those tries looks once and adopts; still no new call.
+    again = rerun_cleared(first)
 
     assert again.run_id == first.run_id and state_of(again.state) == "failed"
-    assert posts(telzino_conn) == 2 and len(telzino_conn.calls()) == 2
+    assert ti_states(again) == {("place_call", 0): ("failed", 4), ("place_call", 1): ("failed", 4)}
+    assert posts(telzino_conn) == 2 and len(telzino_conn.calls()) == 2 and list_requests(telzino_conn) == 6
     assert [xcom(again, "place_call", "call_id", map_index=i) for i in (0, 1)] == [
         calls[0]["id"],
         calls[1]["id"],
     ]
+
+
+def test_an_uncertain_create_fails_without_retries_and_a_clear_adopts_the_late_call(
+    airflow_db: None, telzino_conn: TelzinoEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CONN_ENV, conn_json(telzino_conn, read_timeout=1, max_retries=0))
+    # The server holds the POST 6 s, then records the call. Try 1 gives up after 1 s, looks again
+    # 2 s later, finds nothing and fails; its 3 immediate retries would find nothing either.
+    telzino_conn.hold_next_create(6.0)
+    started = time.monotonic()
+
+    first = run_dag("telzino_test_create_uncertain", conf={"agent_id": telzino_conn.agent_id})
+
+    assert ti_states(first) == {("place_call", -1): ("failed", 1)}  # retries=3, none used
+    while posts(telzino_conn) == 0:  # the late call appears (the POST is logged once it is recorded)
+        assert time.monotonic() - started < 30
+        time.sleep(0.05)
+    (call,) = telzino_conn.calls()
+    # The POST is logged when the server finally answers it: after the second look, which missed it.
+    path = f"/v1/agents/{telzino_conn.agent_id}/outbound-calls"
+    assert [r.method for r in telzino_conn.requests if r.path == path] == ["GET", "POST"]
+
+    # A person clears the task once the call could have shown up: it adopts, never dials.
+    again = rerun_cleared(first)
+
+    assert ti_states(again) == {("place_call", -1): ("success", 2)}
+    assert posts(telzino_conn) == 1 and len(telzino_conn.calls()) == 1
+    assert xcom(again, "place_call", "call_id") == call["id"]

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from telzino_provider.correlation import adopt_since, carries_key, correlation_key, with_key
+from telzino_provider.correlation import carries_key, correlation_key, with_key
 from telzino_provider.exceptions import TelzinoApiError, TelzinoValidationError
 from telzino_provider.version_compat import AirflowException, AirflowSensorTimeout, AirflowSkipException
 from telzino_provider.waiting import (
@@ -196,11 +196,3 @@ def test_correlation_key_and_metadata() -> None:
     assert not carries_key({"request_metadata": None}, key)
     with pytest.raises(TelzinoValidationError, match="metadata: the key 'airflow' is reserved"):
         with_key({"airflow": 1}, key)
-
-
-def test_adoption_window_starts_before_the_run_and_covers_adopt_window() -> None:
-    now = T0 + timedelta(days=2)
-    early_run = make_context(run_start=T0)
-    assert adopt_since(early_run, timedelta(hours=24), now=now) == T0 - timedelta(hours=24)
-    future_run = make_context(run_start=now + timedelta(hours=1))  # clock skew: never later than now
-    assert adopt_since(future_run, timedelta(hours=1), now=now) == now - timedelta(hours=1)
