@@ -74,10 +74,9 @@ def main(argv: list[str] | None = None) -> int:
         postgres.start()
         emulator.start()
         deployment = AirflowDeployment(folder, procs, postgres)
-        example = (ROOT / "example_dags" / "telzino_sync_completed_calls.py").read_text()
         deployment.prepare(
             extra_dags=sorted((Path(__file__).parent / "dags").glob("telzino_e2e_*.py")),
-            generated={f"{scenarios.CATCHUP}.py": scenarios.catchup_dag_source(example, catchup_start)},
+            generated=scenarios.generated_dags(catchup_start),
         )
         _step(
             "PostgreSQL",
@@ -91,7 +90,15 @@ def main(argv: list[str] | None = None) -> int:
         api.add_connection("telzino_default", "telzino", emulator.base_url, emulator.token)
         api.set_variable("telzino_agent_id", emulator.agent_id)
         api.set_variable("telzino_output_dir", str(out_dir))
-        api.wait_dags([*scenarios.EXAMPLES, scenarios.CATCHUP, scenarios.CAMPAIGN, scenarios.WORKER_CRASH])
+        api.wait_dags(
+            [
+                *scenarios.EXAMPLES,
+                scenarios.CATCHUP,
+                scenarios.BURST,
+                scenarios.CAMPAIGN,
+                scenarios.WORKER_CRASH,
+            ]
+        )
         _step(
             "Setup", f"connection and Variables stored through the REST API, DAGs parsed ({_since(started)})"
         )

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from e2e.deployment import AirflowDeployment
+from e2e.deployment import ROOT, AirflowDeployment
 from e2e.processes import SetupError
 from telzino_provider.emulator import TelzinoEmulator
 from telzino_provider.emulator.records import OUTCOME_NUMBERS
@@ -21,6 +21,7 @@ from telzino_provider.emulator.records import OUTCOME_NUMBERS
 CALL_AND_WAIT = "telzino_call_and_wait"
 EXAMPLES = [CALL_AND_WAIT, "telzino_completed_calls_fanout", "telzino_sync_completed_calls"]
 CATCHUP = "telzino_sync_catchup"
+BURST = "telzino_call_and_wait_burst"
 CAMPAIGN = "telzino_e2e_campaign"
 WORKER_CRASH = "telzino_e2e_worker_crash"
 CALLS_PATH = "/outbound-calls"  # every route about outbound calls contains it
@@ -84,21 +85,41 @@ def manual_runs(h: Harness) -> dict[str, Any]:
 
 
 # -- 2 ------------------------------------------------------------------------------------------
-def catchup_dag_source(example: str, start: datetime) -> str:
-    """The sync example with its own id, catchup on and a start three hours back (for scenario 2)."""
-    when = f"{start.year}, {start.month}, {start.day}, {start.hour}"
-    replacements = {
-        'dag_id="telzino_sync_completed_calls"': f'dag_id="{CATCHUP}"',
-        "catchup=False": "catchup=True",
-        "start_date=datetime(2024, 1, 1, tzinfo=timezone.utc)": (
-            f"start_date=datetime({when}, tzinfo=timezone.utc)"
+def example_variant(name: str, replacements: dict[str, str]) -> str:
+    """The source of ``example_dags/<name>.py`` with each ``old`` replaced by ``new`` exactly once."""
+    text = (ROOT / "example_dags" / f"{name}.py").read_text()
+    for old, new in replacements.items():
+        if text.count(old) != 1:
+            raise SetupError(f"example_dags/{name}.py no longer has `{old}` once")
+        text = text.replace(old, new)
+    return text
+
+
+def generated_dags(catchup_start: datetime) -> dict[str, str]:
+    """Copies of examples the scenarios need with a setting changed, by file name."""
+    when = f"{catchup_start.year}, {catchup_start.month}, {catchup_start.day}, {catchup_start.hour}"
+    return {
+        # Scenario 2: the sync example with catchup on and a start three hours back.
+        f"{CATCHUP}.py": example_variant(
+            "telzino_sync_completed_calls",
+            {
+                'dag_id="telzino_sync_completed_calls"': f'dag_id="{CATCHUP}"',
+                "catchup=False": "catchup=True",
+                "start_date=datetime(2024, 1, 1, tzinfo=timezone.utc)": (
+                    f"start_date=datetime({when}, tzinfo=timezone.utc)"
+                ),
+            },
+        ),
+        # Scenario 3: the call-and-wait example allowing 32 runs at once. Airflow 3.0 ignores
+        # [core] max_active_runs_per_dag and caps every DAG at 16 unless the DAG says otherwise.
+        f"{BURST}.py": example_variant(
+            CALL_AND_WAIT,
+            {
+                f'dag_id="{CALL_AND_WAIT}"': f'dag_id="{BURST}"',
+                "schedule=None,": "schedule=None,\n    max_active_runs=32,",
+            },
         ),
     }
-    for old, new in replacements.items():
-        if example.count(old) != 1:
-            raise SetupError(f"example_dags/telzino_sync_completed_calls.py no longer has `{old}` once")
-        example = example.replace(old, new)
-    return example
 
 
 def catchup(h: Harness, start: datetime) -> dict[str, Any]:
@@ -157,20 +178,18 @@ def triggerer_crash(h: Harness, restart_triggerer: Any) -> dict[str, Any]:
     emu = h.emulator
     window = RequestWindow(emu)
     started = time.monotonic()
-    api.unpause(CALL_AND_WAIT)
+    api.unpause(BURST)
     emu.speed = 0  # calls stay in progress until the triggerer has been replaced
     expected = {}
     for i, outcome in enumerate(OUTCOMES_3):
         crm = f"E2E3-{i:02d}"
         conf = {"to_number": OUTCOME_NUMBERS[outcome], "crm_id": crm}
-        expected[api.trigger(CALL_AND_WAIT, conf, run_id=f"e2e_crash_{crm}")] = (crm, outcome)
+        expected[api.trigger(BURST, conf, run_id=f"e2e_crash_{crm}")] = (crm, outcome)
     deferred = 0
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         deferred = sum(
-            1
-            for run_id in expected
-            if api.task_states(CALL_AND_WAIT, run_id).get("wait_for_outcome") == "deferred"
+            1 for run_id in expected if api.task_states(BURST, run_id).get("wait_for_outcome") == "deferred"
         )
         if deferred >= 20:
             break
@@ -179,12 +198,12 @@ def triggerer_crash(h: Harness, restart_triggerer: Any) -> dict[str, Any]:
     in_flight_s = round(time.monotonic() - started, 1)
     restart_triggerer()
     emu.speed = FAST
-    states = api.wait_runs(CALL_AND_WAIT, list(expected), timeout=600)
+    states = api.wait_runs(BURST, list(expected), timeout=600)
     truth = {((c.get("request_metadata") or {}).get("crm_id")): c["status"] for c in emu.calls()}
     wrong = {}
     for run_id, (crm, outcome) in expected.items():
         want_run = "success" if outcome == "completed" else "failed"
-        tis = api.task_states(CALL_AND_WAIT, run_id)
+        tis = api.task_states(BURST, run_id)
         want_wait = "success" if outcome == "completed" else "failed"
         if (
             states[run_id] != want_run
