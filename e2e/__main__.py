@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             results[number] = "PASS"
             shown = ", ".join(f"{k} {v}" for k, v in figures.items())
             print(f"  scenario {number}: PASS ({_since(begin)}) {shown}", flush=True)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):  # Ctrl-C, or SIGTERM/SIGHUP through _terminate
         print("interrupted; tearing down", flush=True)
         results[0] = "INTERRUPTED"
     except Exception as error:  # the deployment did not come up
