@@ -260,6 +260,9 @@ def campaign(h: Harness) -> dict[str, Any]:
 
 
 # -- 4 ------------------------------------------------------------------------------------------
+HOLD_S = 30  # long enough to kill the task first, short enough to wait out
+
+
 def worker_crash(h: Harness) -> dict[str, Any]:
     """The create request reached the API, then the task's process dies: the retry adopts the call."""
     api = h.deployment.api
@@ -267,7 +270,7 @@ def worker_crash(h: Harness) -> dict[str, Any]:
     window = RequestWindow(emu)
     started = time.monotonic()
     api.unpause(WORKER_CRASH)
-    emu.hold_next_create(60, record_first=True)  # records the call, then holds the answer
+    emu.hold_next_create(HOLD_S, record_first=True)  # records the call, then holds the answer
     run_id = api.trigger(WORKER_CRASH, run_id="e2e_worker_crash")
     _until(lambda: _calls_for(emu, "CRASH-1"), "the call to be recorded", timeout=600)
     pid = h.deployment.metastore_value(
@@ -280,6 +283,8 @@ def worker_crash(h: Harness) -> dict[str, Any]:
     state = api.wait_runs(WORKER_CRASH, [run_id], timeout=600)[run_id]
     tries = api.call("GET", f"/dags/{WORKER_CRASH}/dagRuns/{run_id}/taskInstances/place_call")["try_number"]
     calls = _calls_for(emu, "CRASH-1")
+    # The emulator logs a request once it has answered: the held one, HOLD_S after it arrived.
+    _until(lambda: time.monotonic() - killed_at > HOLD_S + 2, "the held answer to be logged", HOLD_S + 5)
     posts = [r for r in window.posts() if crm_id(r) == "CRASH-1"]
     assert state == "success", f"run {state} after the crash"
     assert len(calls) == 1 and len(posts) == 1, (
