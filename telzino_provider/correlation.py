@@ -13,8 +13,9 @@ number goes up by one each time the task instance is scheduled, so the first try
 2, and a task cleared after try N runs as try N+1 (clearing keeps the number; Airflow 3 also gives
 the cleared instance a new id). A resumed deferred task does not run ``execute`` again. What it does
 not cover: a DAG run that is deleted and created again under the same ``run_id`` has new task
-instances whose first try is 1 (``dag.test()`` with the same logical date does this), so that try
-dials without looking.
+instances whose first try is 1 (``dag.test()`` with the same logical date does this), and running a
+task instance again by hand outside the scheduler (``airflow tasks run --force`` on Airflow 2) keeps
+its try number; such a try 1 dials without looking.
 
 How far back it looks. An attempt cannot start before its DAG run became due: ``run_after`` on
 Airflow 3; on Airflow 2 the later of the logical date and the data interval's end (a scheduled run is
@@ -26,6 +27,11 @@ difference between the clocks of Airflow's machines and the API. So a retry of a
 time reads the calls created since the run started (one page for most agents); a retry or clear in a
 catch-up or backfill run reads back to that run's due time. After an uncertain create on a first
 try, the second look reads only the calls created since its own request (minus the margin).
+
+After an uncertain create that the second look does not find, no automatic path dials again: the
+API may record a call late, so the task fails without Airflow's retries
+(``TelzinoCallMayHaveBeenPlacedError`` is an ``AirflowFailException``). A person who clears it
+later gets a try numbered 2 or more, which looks again before dialling.
 """
 
 from __future__ import annotations

@@ -377,13 +377,17 @@ def test_retry_and_clear_never_dial_twice_in_a_dag(airflow_db: None, telzino_con
     # Try 1 of each placed its call without looking; each retry (try 2) looked once and adopted.
     assert list_requests(telzino_conn) == 2
 
-    # Clear the finished run as the UI does and run it again (try 3, then its retry, try 4): each of
-    # those tries looks once and adopts; still no new call.
+    # Clear the finished run as the UI does and run it again: try 3 (and on most versions its retry,
+    # try 4, as the clear grants the retries again) each look once and adopt; still no new call.
     again = rerun_cleared(first)
 
     assert again.run_id == first.run_id and state_of(again.state) == "failed"
-    assert ti_states(again) == {("place_call", 0): ("failed", 4), ("place_call", 1): ("failed", 4)}
-    assert posts(telzino_conn) == 2 and len(telzino_conn.calls()) == 2 and list_requests(telzino_conn) == 6
+    states = ti_states(again)
+    assert {state for state, _ in states.values()} == {"failed"}
+    tries_after_clear = [number - 2 for _, number in states.values()]
+    assert min(tries_after_clear) >= 1
+    assert posts(telzino_conn) == 2 and len(telzino_conn.calls()) == 2
+    assert list_requests(telzino_conn) == 2 + sum(tries_after_clear)
     assert [xcom(again, "place_call", "call_id", map_index=i) for i in (0, 1)] == [
         calls[0]["id"],
         calls[1]["id"],
