@@ -71,10 +71,24 @@ $(BENCH_STAMP): pyproject.toml benchmarks/requirements.txt | $(UV)
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
+# The provider inside a real deployment (PostgreSQL, scheduler, triggerer, DAG processor, API server or
+# webserver, each its own process), torn down at the end; logs in .e2e/<version>/logs/. The e2e venv is
+# the test venv plus e2e/requirements.txt. E2E_SCENARIOS=1,3 runs a subset. docs/running-in-production.md.
+E2E_SCENARIOS ?= 1,2,3,4,5,6
+E2E_STAMP := $(VENV)/.installed-e2e-$(AIRFLOW_VERSION)
+
+.PHONY: e2e
+$(E2E_STAMP): $(STAMP) e2e/requirements.txt
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(UV) pip install --quiet -r e2e/requirements.txt
+	touch $@
+
+e2e: $(E2E_STAMP)
+	$(VENV)/bin/python -m e2e --scenarios $(E2E_SCENARIOS)
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check telzino_provider tests example_dags benchmarks
-	$(VENV)/bin/ruff format --check telzino_provider tests example_dags benchmarks
+	$(VENV)/bin/ruff check telzino_provider tests example_dags benchmarks e2e
+	$(VENV)/bin/ruff format --check telzino_provider tests example_dags benchmarks e2e
 	$(VENV)/bin/mypy telzino_provider
 
 clean:
-	rm -rf .venv .venv-* $(UV_BOOT) .airflow-home .demo .matrix
+	rm -rf .venv .venv-* $(UV_BOOT) .airflow-home .demo .matrix .e2e

@@ -1,0 +1,1 @@
+"""End-to-end checks of the provider inside a real Airflow deployment (``make e2e``); not shipped."""
