@@ -116,6 +116,7 @@ class FaultPlan:
             raise ValueError(f"unknown list order {order!r}; use one of {LIST_ORDERS}")
         with self._lock:
             self.list_order = order
+
     def hold_next_create(self, count: int, seconds: float, record_first: bool) -> None:
         _check_count(count)
         if seconds < 0:

@@ -254,6 +254,8 @@ def _error_budget_dag(mode: str) -> DAG:
 
 
 error_budget_poke, error_budget_reschedule, error_budget_deferrable = map(_error_budget_dag, SENSOR_MODES)
+
+
 # What Airflow tells a task about its tries and its run, and what the never-dial-twice rule makes of
 # it, written down per try; the first try fails on purpose.
 class _RecordTryFacts(BaseOperator):

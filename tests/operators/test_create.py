@@ -427,6 +427,8 @@ def test_waiting_counts_consecutive_errors_across_the_deferral(
         emulator.count_requests("GET", f"/v1/agents/{emulator.agent_id}/outbound-calls/{ti.xcoms['call_id']}")
         == 3
     )
+
+
 def test_an_uncertain_create_fails_without_retries_and_a_clear_adopts_the_late_call(
     airflow_db: None, telzino_conn: TelzinoEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -60,11 +60,17 @@ class GrowingList:
             self.requests.append(page)
             start = (page - 1) * self.page_size
             data = [dict(call) for call in self.items[start : start + self.page_size]]
-            total_pages = -(-len(self.items) // self.page_size)
+            total = len(self.items)  # as served, before this request's inserts
+            total_pages = -(-total // self.page_size)
             for _ in range(self.inserts):
                 self.next_id += 1
                 self.items.insert(0, item(self.next_id))
-        pagination = {"page": page, "totalPages": total_pages, "hasNext": page < total_pages}
+        pagination = {
+            "page": page,
+            "total": total,
+            "totalPages": total_pages,
+            "hasNext": page < total_pages,
+        }
         return {"data": data, "pagination": pagination}
 
 
