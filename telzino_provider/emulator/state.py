@@ -204,12 +204,24 @@ class CallStore:
             matching = calls.matching(status, now_us)
             return [c.list_item(now_us) for c in newest_first_slice(matching, page, limit)], len(matching)
 
-    def log_page(self, agent_id: str, now_us: int, page: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+    def log_page(
+        self,
+        agent_id: str,
+        now_us: int,
+        page: int,
+        limit: int,
+        render: Callable[[Call], dict[str, Any]] = Call.call_log,
+    ) -> tuple[list[dict[str, Any]], int]:
         """(call logs of one newest-first page, total) for an agent's completed calls."""
         with self._lock:
             calls = self._agent(agent_id)
             calls.settle(now_us)
-            return [c.call_log() for c in newest_first_slice(calls.logs, page, limit)], len(calls.logs)
+            return [render(c) for c in newest_first_slice(calls.logs, page, limit)], len(calls.logs)
+
+    def find(self, call_id: str) -> Call | None:
+        """A call of any agent by id."""
+        with self._lock:
+            return self._by_id.get(call_id)
 
     def insert_at_head(self, agent_id: str, count: int, now_us: int) -> None:
         """Insert ``count`` calls strictly newer than every existing call of the agent."""
