@@ -16,6 +16,10 @@ MATRIX_VERSIONS ?= 2.10.5 2.11.2 3.0.6 3.1.8 3.2.2 $(DEFAULT_AIRFLOW)
 # Extra pins per Airflow series, installed with it: upper bounds its own metadata leaves open and that
 # later releases of those packages broke (dag.test() fails). Why: the README, "Pins, and why".
 AIRFLOW_SERIES := $(word 1,$(subst ., ,$(AIRFLOW_VERSION))).$(word 2,$(subst ., ,$(AIRFLOW_VERSION)))
+# ObjectStoragePath on Airflow 2.x breaks with universal-pathlib 0.3 ("detected protocol file which is
+# incompatible"); Airflow's own 2.10/2.11 constraints files pin 0.2.6.
+PINS_2.10 := universal-pathlib<0.3
+PINS_2.11 := universal-pathlib<0.3
 PINS_3.0 := fastapi<0.118
 PINS_3.2 := fastapi<0.137 svcs<26
 AIRFLOW_PINS ?= $(PINS_$(AIRFLOW_SERIES))

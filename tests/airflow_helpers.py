@@ -120,10 +120,11 @@ def run_dag(
     conf: dict[str, Any] | None = None,
     logical_date: datetime | None = None,
     run_after: datetime | None = None,
+    filename: str = "telzino_test_dags.py",
 ) -> Any:
     """``dag.test()``; the same ``logical_date`` and ``run_after`` give the same run_id again,
     replacing the earlier run (what clearing it would do). Returns the DagRun."""
-    dag = load_dag(dag_id)
+    dag = load_dag(dag_id, filename)
     if AIRFLOW_V_3_0_PLUS:
         _reuse_in_process_api()
         kwargs: dict[str, Any] = {"run_conf": conf}
