@@ -58,6 +58,42 @@ class EmulatorServer:
         gc.freeze()
         return {"agent_id": agent, "count": count}
 
+    def op_history(
+        self, count: int, per_day: int, recent_hours: float = 8.0, log_delay: float = 60.0
+    ) -> dict[str, Any]:
+        """A new agent with ``count`` completed calls, ``per_day`` of them a day, ending now.
+
+        The newest ``recent_hours`` are the same at every ``count``: evenly spaced calls with fixed
+        durations, and one that ended 30 s ago, so a window's requests can be compared as the history
+        behind it grows. The rest is seeded before them. Call logs are listed ``log_delay`` emulated
+        seconds after a call ends (``log_delay`` >= 30 leaves the last call's log unlisted).
+        """
+        emu = self.emu
+        agent = emu.add_agent(f"history-{count}")
+        now = emu.now()
+        recent = int(per_day * recent_hours / 24)
+        step = timedelta(hours=recent_hours) / recent
+        with_duration = OUTCOME_NUMBERS["completed"]
+        for n in range(recent):
+            created = now - (n + 1) * step
+            emu.add_call(
+                agent_id=agent, to_number=with_duration, created_at=created, duration=30 + 37 * n % 271
+            )
+        # One call ended half a minute ago: its log is not listed yet (log_delay), the case that used
+        # to cost a scan of every call log.
+        emu.add_call(
+            agent_id=agent, to_number=with_duration, created_at=now - timedelta(seconds=100), duration=60
+        )
+        days = timedelta(days=count / per_day)
+        history_end = now - timedelta(hours=recent_hours)
+        emu.seed_calls(
+            count - recent, start=now - days, end=history_end, agent_id=agent, outcomes={"completed": 1}
+        )
+        emu.call_log_delay = log_delay
+        gc.collect()
+        gc.freeze()
+        return {"agent_id": agent, "count": count, "now": now.isoformat(), "recent": recent}
+
     def op_created_at(self, agent_id: str, ranks: list[int]) -> dict[str, Any]:
         """``created_at`` of the agent's ``n``-th newest call, for each ``n`` in ``ranks``."""
         records = self.emu.calls(agent_id)
@@ -73,7 +109,11 @@ class EmulatorServer:
             ids.append(call["id"])
         return {"ids": ids}
 
-    def op_set(self, latency: float | None = None, speed: float | None = None) -> dict[str, Any]:
+    def op_set(
+        self, latency: float | None = None, speed: float | None = None, call_log_delay: float | None = None
+    ) -> dict[str, Any]:
+        if call_log_delay is not None:
+            self.emu.call_log_delay = call_log_delay
         if latency is not None:
             self.emu.latency = latency
         if speed is not None:

@@ -23,6 +23,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
         ("memory", _memory),
         ("waiting", _waiting),
         ("overhead", _overhead),
+        ("history", _history),
     ):
         if name in results:
             out.extend(build(results[name]))
@@ -263,4 +264,34 @@ def _overhead(r: dict[str, Any]) -> list[Row]:
                     f"{entry['us_per_page']:.0f} us/page; mostly {entry['mostly']}",
                 )
             )
+    return out
+
+
+def _history(r: dict[str, Any]) -> list[Row]:
+    out = []
+    for count in r["counts"]:
+        join, sync = r["by_count"][str(count)]["join"], r["by_count"][str(count)]["sync"]
+        name = f"6 history: {count:,} call logs"
+        out.append(
+            row(
+                name,
+                f"transcript join, last hour: call-log requests for {join['calls']} calls",
+                str(join["log_requests"]),
+                f"{join['not_listed_yet']} not listed yet; the calls' list: {join['list_requests']} requests",
+                f"<= {join['target']}",
+                join["log_requests"] <= join["target"],
+            )
+        )
+        out.append(row(name, "the same join, unbounded (ids only)", str(join["unbounded_log_requests"])))
+        out.append(
+            row(
+                name,
+                "sync example, one hourly run: requests",
+                str(sync["requests"]),
+                f"{sync['list_requests']} list + {sync['log_requests']} call-log; "
+                f"{sync['calls']} calls, {sync['missing_transcripts']} transcripts not listed yet",
+                "flat",
+                r["sync_flat"],
+            )
+        )
     return out

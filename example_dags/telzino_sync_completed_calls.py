@@ -1,7 +1,8 @@
 """Hourly sync of finished Telzino calls into JSONL files, one file per data interval.
 
 Each run lists the calls that *ended* in its data interval (``window_field="ended_at"``), joins each
-with its transcript in one pass over the agent's call logs, writes
+with its transcript in one pass over the agent's newest call logs (back to the oldest call's creation,
+so the requests follow the interval's calls, not the account's history), writes
 ``<output_dir>/calls_ended_<interval start>.jsonl`` and returns a small summary (count, total and mean
 duration, outcomes). A call created in one interval and finished in the next lands in the later file,
 exactly once. A run only reads its own interval and overwrites its own file, so retries, clearing a
@@ -52,7 +53,7 @@ CONN_ID = "{{ params.telzino_conn_id or var.value.get('telzino_conn_id', 'telzin
 OUTPUT_DIR = "{{ params.output_dir or var.value.get('telzino_output_dir', '') }}"
 STATUSES = ["completed"]
 # Keep the list XCom small: only what the file and the summary need.
-FIELDS = [
+FIELDS = [  # created_at also bounds the transcript join (get_call_transcripts)
     "id",
     "to_number",
     "status",
@@ -71,8 +72,9 @@ def write_jsonl(calls: list[dict], agent_id: str, conn_id: str, output_dir: str,
     """Join each call with its transcript and write the interval's file (atomically, so reruns replace it)."""
     hook = TelzinoHook(telzino_conn_id=conn_id)
     try:
-        # One pass over the agent's call logs for the whole interval, not one scan per call.
-        transcripts = hook.get_transcripts(agent_id, [c["transcript_id"] for c in calls])
+        # One pass over the agent's call logs for the whole interval, not one scan per call, and it
+        # stops at the oldest call's created_at: a transcript not listed yet costs a page, not the history.
+        transcripts = hook.get_call_transcripts(agent_id, calls)
     finally:
         hook.close()
     home = os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow"))  # Airflow's own default

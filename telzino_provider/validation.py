@@ -31,6 +31,18 @@ def require_uuid(field: str, value: object) -> str:
     )
 
 
+def require_opaque_id(field: str, value: object) -> str:
+    """An id that is only compared, never put into a URL path (a call log's ``id``, e.g.
+    ``log-<uuid>``): any non-empty string, kept exactly as given (case included)."""
+    if not isinstance(value, str) or not value:
+        raise TelzinoValidationError(field, f"expected a non-empty id string, got {value!r}")
+    if value != value.strip() or any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise TelzinoValidationError(
+            field, f"{value!r} contains spaces or control characters; copy the id exactly as listed"
+        )
+    return value
+
+
 def require_statuses(field: str, value: str | Iterable[str] | None) -> tuple[CallStatus, ...]:
     """None, one status or several; duplicates dropped, order kept."""
     if value is None:

@@ -23,8 +23,8 @@ last four digits pick the outcome: ``0480`` no_answer, ``0486`` busy, ``0503``/`
 anything else completed (:data:`OUTCOME_NUMBERS` has one number per outcome).
 
 Fault knobs (:meth:`TelzinoEmulator.fail_next`, ``rate_limit``, ``hang_next``, ``malformed_next``,
-``insert_calls_between_pages``, ``drop_next_post_response``, ``expire_tokens``) and the request log
-(``requests``, ``count_requests``) exist for testing clients' error handling.
+``insert_calls_between_pages``, ``set_list_order``, ``drop_next_post_response``, ``expire_tokens``)
+and the request log (``requests``, ``count_requests``) exist for testing clients' error handling.
 
 The emulator never opens outbound connections, so result webhooks are never sent and
 ``callback_delivered`` is ``false`` on terminal calls. Run ``python -m telzino_provider.emulator``

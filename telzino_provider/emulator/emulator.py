@@ -208,6 +208,18 @@ class TelzinoEmulator:
             raise ValueError("latency must be >= 0")
         self._api.latency = value
 
+    @property
+    def call_log_delay(self) -> float:
+        """Emulated seconds between a completed call's end and its call log being listed (default 0):
+        the docs allow a transcript to appear shortly after the call turns ``completed``; settable."""
+        return self._api.call_log_delay
+
+    @call_log_delay.setter
+    def call_log_delay(self, value: float) -> None:
+        if value < 0:
+            raise ValueError("call_log_delay must be >= 0")
+        self._api.call_log_delay = value
+
     # -- calls ---------------------------------------------------------------------------------
     def seed_calls(
         self,
@@ -242,11 +254,13 @@ class TelzinoEmulator:
         metadata: dict[str, Any] | None = None,
         callback_url: str | None = None,
         duration: int | None = None,
+        transcript_id: str | None = None,
     ) -> dict[str, Any]:
         """Insert one call directly (not logged as a request); returns its record as of now.
 
         The same validation as ``POST .../outbound-calls`` applies (``ValueError`` on failure);
-        ``duration`` (seconds of talk time) only matters for numbers that complete.
+        ``duration`` (seconds of talk time) only matters for numbers that complete. ``transcript_id``
+        sets the id of its call log (default a UUID), e.g. ``log-<uuid>`` as the docs' example shows.
         """
         body = {
             "to_number": to_number,
@@ -260,6 +274,8 @@ class TelzinoEmulator:
             raise ValueError(error.message) from None
         if duration is not None and (not isinstance(duration, int) or duration < 0):
             raise ValueError("duration must be a non-negative int")
+        if transcript_id is not None and (not isinstance(transcript_id, str) or not transcript_id):
+            raise ValueError("transcript_id must be a non-empty string")
         now_us = self._clock.now_us()
         call = self._store.create(
             agent_id=agent_id or self.agent_id,
@@ -270,6 +286,7 @@ class TelzinoEmulator:
             metadata=copy_json(spec.metadata),  # later changes to the caller's object must not leak in
             callback_url=spec.callback_url,
             duration=duration,
+            transcript_id=transcript_id,
         )
         return public_copy(call.record(now_us))
 
@@ -322,6 +339,14 @@ class TelzinoEmulator:
         if n < 0:
             raise ValueError("n must be >= 0")
         self._faults.insert_between_pages = n
+
+    def set_list_order(self, order: str) -> None:
+        """Serve both list endpoints in ``order``, to test clients against a server that does not sort
+        as documented: ``"newest_first"`` (the documented order, the default), ``"oldest_first"``, or
+        ``"by_call_start"`` (call logs by ``call_started_at``, newest first, while their ``created_at``
+        is the end of the call; outbound calls stay newest first). ``reset_faults`` restores the default.
+        """
+        self._faults.set_list_order(order)
 
     def drop_next_post_response(self, count: int = 1) -> None:
         """The next ``count`` successful creates record the call but close the connection unanswered."""

@@ -14,6 +14,12 @@ import threading
 import time
 from dataclasses import dataclass
 
+#: Orders the list endpoints can be served in (``list_order``); the API documents newest first.
+NEWEST_FIRST = "newest_first"
+OLDEST_FIRST = "oldest_first"
+BY_CALL_START = "by_call_start"
+LIST_ORDERS = (NEWEST_FIRST, OLDEST_FIRST, BY_CALL_START)
+
 
 @dataclass
 class FailRule:
@@ -63,6 +69,7 @@ class FaultPlan:
             self._drops = 0
             self._limiter: RateLimiter | None = None
             self.insert_between_pages = 0
+            self.list_order = NEWEST_FIRST
 
     # -- configuration -------------------------------------------------------------------------
     def fail_next(
@@ -92,6 +99,12 @@ class FaultPlan:
         _check_count(count)
         with self._lock:
             self._drops += count
+
+    def set_list_order(self, order: str) -> None:
+        if order not in LIST_ORDERS:
+            raise ValueError(f"unknown list order {order!r}; use one of {LIST_ORDERS}")
+        with self._lock:
+            self.list_order = order
 
     def rate_limit(self, max_requests: int | None, per_seconds: float, retry_after: str) -> None:
         if max_requests is not None and (max_requests < 0 or per_seconds <= 0):

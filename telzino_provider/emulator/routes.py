@@ -103,6 +103,7 @@ class TelzinoApi:
         self.agents = agents
         self.recordings = recordings
         self.latency = latency
+        self.call_log_delay = 0.0  # emulated seconds between a call's end and its log being listed
         agent = r"/v1/agents/(?P<agent_id>[^/]+)"
         self._routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
             (re.compile(TOKEN_PATH), {"POST": self.issue_token}),
@@ -238,7 +239,7 @@ class TelzinoApi:
         page, limit = validation.page_params(request.query)
         status = validation.status_param(request.query)
         now_us = self.clock.now_us()
-        items, total = self.store.list_page(agent.id, now_us, page, limit, status)
+        items, total = self.store.list_page(agent.id, now_us, page, limit, status, self.faults.list_order)
         extra = self.faults.insert_between_pages
         if extra > 0:  # the page is fixed now; new calls land before the client asks for the next one
             self.store.insert_at_head(agent.id, extra, now_us)
@@ -253,7 +254,10 @@ class TelzinoApi:
             # Signed at the call's end: a link read long after the call has expired, as on S3.
             return {**call.call_log(), "recording_url": self.recordings.url(base_url, call.id, call.end_us)}
 
-        items, total = self.store.log_page(agent.id, self.clock.now_us(), page, limit, render)
+        now_us, delay_us = self.clock.now_us(), int(self.call_log_delay * 1_000_000)
+        items, total = self.store.log_page(
+            agent.id, now_us, page, limit, self.faults.list_order, delay_us, render
+        )
         return json_response(200, envelope(items, page, limit, total))
 
     def get_recording(self, request: Request, call_id: str) -> Response:

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from operator import attrgetter
 from typing import Any
 
+from telzino_provider.emulator.faults import BY_CALL_START, NEWEST_FIRST, OLDEST_FIRST
 from telzino_provider.emulator.records import (
     OUTCOME_NUMBERS,
     SPECIAL_SUFFIXES,
@@ -40,6 +41,7 @@ _SEED_CONTEXTS = (
 )
 _KEY = attrgetter("key")
 _LOG_KEY = attrgetter("log_key")
+_END = attrgetter("end_us")
 
 
 def new_uuid(rng: random.Random) -> str:
@@ -82,6 +84,20 @@ def newest_first_slice(items: Sequence[Call], page: int, limit: int) -> list[Cal
     if hi <= 0:
         return []
     return list(reversed(items[max(hi - limit, 0) : hi]))
+
+
+def ordered_slice(items: Sequence[Call], page: int, limit: int, order: str) -> list[Call]:
+    """Page ``page`` of ``items`` (sorted ascending by their list key) served in ``order``.
+
+    ``oldest_first`` reverses the documented order; ``by_call_start`` sorts by the moment the call was
+    answered (a call log's ``call_started_at``), newest first, for a list whose ``created_at`` is
+    another moment. Both exist to test clients against a server that does not sort as documented.
+    """
+    if order == OLDEST_FIRST:
+        return list(items[(page - 1) * limit : page * limit])
+    if order == BY_CALL_START:
+        items = sorted(items, key=lambda call: (call.answered_us or call.created_us, call.id))
+    return newest_first_slice(items, page, limit)
 
 
 class AgentCalls:
@@ -172,12 +188,14 @@ class CallStore:
         metadata: dict[str, Any] | None = None,
         callback_url: str | None = None,
         duration: int | None = None,
+        transcript_id: str | None = None,
     ) -> Call:
         """Record a new call (live API create or direct insert)."""
         with self._lock:
+            call_id, generated = new_uuid(self._live_rng), new_uuid(self._live_rng)
             call = Call(
-                call_id=new_uuid(self._live_rng),
-                transcript_id=new_uuid(self._live_rng),
+                call_id=call_id,
+                transcript_id=transcript_id or generated,
                 agent_id=agent_id,
                 to_number=to_number,
                 created_us=created_us,
@@ -195,14 +213,23 @@ class CallStore:
         return call if call is not None and call.agent_id == agent_id else None
 
     def list_page(
-        self, agent_id: str, now_us: int, page: int, limit: int, status: str | None
+        self,
+        agent_id: str,
+        now_us: int,
+        page: int,
+        limit: int,
+        status: str | None,
+        order: str = NEWEST_FIRST,
     ) -> tuple[list[dict[str, Any]], int]:
-        """(list items of one newest-first page, total matching) for an agent's outbound calls."""
+        """(list items of one page, total matching) for an agent's outbound calls."""
         with self._lock:
             calls = self._agent(agent_id)
             calls.settle(now_us)
             matching = calls.matching(status, now_us)
-            return [c.list_item(now_us) for c in newest_first_slice(matching, page, limit)], len(matching)
+            if order == BY_CALL_START:  # an outbound call starts when it is created
+                order = NEWEST_FIRST
+            page_calls = ordered_slice(matching, page, limit, order)
+            return [c.list_item(now_us) for c in page_calls], len(matching)
 
     def log_page(
         self,
@@ -210,13 +237,18 @@ class CallStore:
         now_us: int,
         page: int,
         limit: int,
+        order: str = NEWEST_FIRST,
+        delay_us: int = 0,
         render: Callable[[Call], dict[str, Any]] = Call.call_log,
     ) -> tuple[list[dict[str, Any]], int]:
-        """(call logs of one newest-first page, total) for an agent's completed calls."""
+        """(call logs of one page, total) for an agent's completed calls that ended ``delay_us`` ago."""
         with self._lock:
             calls = self._agent(agent_id)
             calls.settle(now_us)
-            return [render(c) for c in newest_first_slice(calls.logs, page, limit)], len(calls.logs)
+            logs: Sequence[Call] = calls.logs
+            if delay_us > 0:  # the newest logs are not listed yet
+                logs = logs[: bisect.bisect_right(logs, now_us - delay_us, key=_END)]
+            return [render(c) for c in ordered_slice(logs, page, limit, order)], len(logs)
 
     def find(self, call_id: str) -> Call | None:
         """A call of any agent by id."""

@@ -10,7 +10,7 @@ import heapq
 import itertools
 import logging
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -29,6 +29,7 @@ from telzino_provider.validation import (
     optional_positive,
     require_e164,
     require_int_range,
+    require_opaque_id,
     require_statuses,
     require_uuid,
 )
@@ -38,6 +39,9 @@ log = logging.getLogger(__name__)
 
 StatusArg = str | CallStatus | Iterable[str | CallStatus] | None
 TimeArg = datetime | str | None
+#: How long before a call's ``created_at`` a transcript scan still reads call logs: a call's log is
+#: never created before the call; the margin absorbs clock differences between the API's services.
+LOG_MARGIN = timedelta(minutes=5)
 
 
 class TelzinoHook(BaseHook):
@@ -143,6 +147,15 @@ class TelzinoHook(BaseHook):
     ) -> Iterator[dict[str, Any]]:
         """Yield the agent's outbound calls, newest first, each once, lazily page by page.
 
+        Every call that existed when reading began and is in the window is yielded exactly once, whatever
+        arrives meanwhile. Finished statuses (``completed``, ``no_answer``, ``busy``, ``failed``) are
+        filtered by the API, so they cost the pages of the matching calls. A call leaves a live status
+        (``queued`` ... ``in_progress``) at any moment, which would shift the filtered list and skip
+        calls, so a live status is filtered here, on the unfiltered list: every call that is in it
+        throughout the read is yielded (one that changes status meanwhile is yielded if its page showed
+        the status), at the cost of the pages of *every* call in the window (the whole history without
+        ``created_after``).
+
         :param agent_id: the agent's UUID.
         :param status: None for all, one status, or a list; each must be a documented status.
         :param created_after: inclusive lower bound on ``created_at`` (datetime or ISO-8601; naive = UTC).
@@ -223,10 +236,31 @@ class TelzinoHook(BaseHook):
     # -- call logs ----------------------------------------------------------------------------
 
     def iter_call_logs(
-        self, agent_id: str, *, page_size: int = MAX_PAGE_SIZE, max_logs: int | None = None
+        self,
+        agent_id: str,
+        *,
+        created_after: TimeArg = None,
+        created_before: TimeArg = None,
+        page_size: int = MAX_PAGE_SIZE,
+        max_logs: int | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Yield the agent's call logs (transcripts), each once, in the order the API lists them."""
+        """Yield the agent's call logs (transcripts), newest first, each once.
+
+        The window works as in :meth:`iter_outbound_calls`, on the logs' ``created_at``: reading stops
+        one page past it, after checking the order on the fly (the docs do not state the call logs'
+        order; if it is not newest first, every page is read, with a warning).
+
+        :param agent_id: the agent's UUID.
+        :param created_after: inclusive lower bound on the log's ``created_at``.
+        :param created_before: exclusive upper bound on the log's ``created_at``.
+        :param page_size: logs per request, 1 to 100.
+        :param max_logs: stop after this many logs.
+        """
         agent = require_uuid("agent_id", agent_id)
+        after = to_utc("created_after", created_after)
+        before = to_utc("created_before", created_before)
+        if after is not None and before is not None and after >= before:
+            raise TelzinoValidationError("created_before", "must be later than created_after")
         limit = require_int_range("page_size", page_size, 1, MAX_PAGE_SIZE)
         cap = optional_positive("max_logs", max_logs)
         path = f"/v1/agents/{agent}/call-logs"
@@ -234,27 +268,73 @@ class TelzinoHook(BaseHook):
             lambda page: self.transport.get(path, {"page": page, "limit": limit}),
             label=f"Telzino call logs of agent {agent}",
             path=path,
+            created_after=after,
+            created_before=before,
         )
         logs = (item for _, item in entries)
         return itertools.islice(logs, cap) if cap else logs
 
-    def get_transcripts(self, agent_id: str, transcript_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """Find several calls' transcripts in one pass over the call logs; missing ids are left out."""
-        wanted = {require_uuid("transcript_ids", tid) for tid in transcript_ids if tid}
+    def get_transcripts(
+        self, agent_id: str, transcript_ids: Iterable[str | None], *, since: TimeArg = None
+    ) -> dict[str, dict[str, Any]]:
+        """Find several calls' transcripts in one pass over the call logs; missing ids are left out.
+
+        Ids are compared exactly as listed (``log-<uuid>`` or any other string); None and empty ids
+        (calls that never connected) are skipped. Reading stops once every id is found or, with
+        ``since``, at the first call log created more than :data:`LOG_MARGIN` before ``since``: a
+        call's log is never created before its call, so the cost then follows the calls asked about
+        (a page or two beyond them), not the agent's history, even for a log not listed yet. Without
+        ``since`` a missing id costs every page of the agent's call logs.
+
+        :param agent_id: the agent's UUID.
+        :param transcript_ids: the calls' ``transcript_id`` values.
+        :param since: the earliest ``created_at`` of those calls (datetime or ISO-8601).
+        """
+        wanted = {
+            require_opaque_id("transcript_ids", tid)
+            for tid in transcript_ids
+            if tid is not None and tid != ""
+        }
+        start = to_utc("since", since)
         found: dict[str, dict[str, Any]] = {}
         if not wanted:
             return found
-        for entry in self.iter_call_logs(agent_id):
+        logs = self.iter_call_logs(agent_id, created_after=start - LOG_MARGIN if start else None)
+        for entry in logs:
             if entry.get("id") in wanted:
                 found[entry["id"]] = entry
                 if len(found) == len(wanted):
                     break
         return found
 
-    def get_transcript(self, agent_id: str, transcript_id: str) -> dict[str, Any] | None:
-        """The call log whose id is a call's ``transcript_id``, or None if it is not listed (yet)."""
-        tid = require_uuid("transcript_id", transcript_id)
-        return self.get_transcripts(agent_id, [tid]).get(tid)
+    def get_transcript(
+        self, agent_id: str, transcript_id: str, *, since: TimeArg = None
+    ) -> dict[str, Any] | None:
+        """The call log whose id is a call's ``transcript_id``, or None if it is not listed (yet).
+
+        :param since: the call's ``created_at``; bounds the scan as in :meth:`get_transcripts`.
+        """
+        tid = require_opaque_id("transcript_id", transcript_id)
+        return self.get_transcripts(agent_id, [tid], since=since).get(tid)
+
+    def get_call_transcripts(
+        self, agent_id: str, calls: Iterable[dict[str, Any]]
+    ) -> dict[str, dict[str, Any]]:
+        """The transcripts of ``calls`` (call records or list items, e.g. a list operator's XCom),
+        keyed by ``transcript_id``: :meth:`get_transcripts` bounded by the oldest call's ``created_at``.
+
+        :param calls: dicts with ``transcript_id`` and ``created_at`` (calls without a transcript id
+            are skipped).
+        """
+        with_log = [call for call in calls if call.get("transcript_id")]
+        if not with_log:
+            return {}
+        if any(not call.get("created_at") for call in with_log):
+            raise TelzinoValidationError(
+                "calls", "each call needs its created_at to bound the scan; keep 'created_at' in fields"
+            )
+        since = min(_utc("calls", call["created_at"]) for call in with_log)
+        return self.get_transcripts(agent_id, [call["transcript_id"] for call in with_log], since=since)
 
     # -- internals ----------------------------------------------------------------------------
 
@@ -281,19 +361,25 @@ class TelzinoHook(BaseHook):
                 created_before=before,
             )
 
+        if any(not s.is_terminal for s in statuses):
+            # A call leaves a live status's list while it is read, which shifts later pages towards
+            # page 1 and would skip calls; the unfiltered list only grows at its head.
+            wanted = {s.value for s in statuses}
+            yield from (item for _, item in stream(None) if item.get("status") in wanted)
+            return
         if len(statuses) <= 1:
             yield from (item for _, item in stream(statuses[0] if statuses else None))
             return
-        # The API filters by one status: read one stream per status and merge them newest first.
+        # Finished calls never leave their status, so the server's filter is safe. It filters by one
+        # status: read one stream per status and merge them newest first (a call is in one only).
         merged = heapq.merge(*(stream(s) for s in statuses), key=lambda entry: entry[0], reverse=True)
-        track = not all(s.is_terminal for s in statuses)  # only a live call can show up in two streams
-        seen: set[str] = set()
-        for _, item in merged:
-            if track:
-                if item["id"] in seen:
-                    continue
-                seen.add(item["id"])
-            yield item
+        yield from (item for _, item in merged)
+
+
+def _utc(field: str, value: object) -> datetime:
+    moment = to_utc(field, value)
+    assert moment is not None  # callers pass a value
+    return moment
 
 
 def _expect_object(body: Any, method: str, what: str) -> dict[str, Any]:

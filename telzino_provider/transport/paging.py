@@ -62,50 +62,95 @@ def iter_newest_first(
 ) -> Iterator[Entry]:
     """Yield ``(created_at, item)`` once per id, newest first, within [created_after, created_before).
 
-    Stops at the first call older than ``created_after``. If the server turns out not to sort newest
-    first, it warns, reads every page to the end and de-duplicates by id, so no call is dropped.
+    The order is checked on every item before it is relied on: for the early stop after the first item
+    older than ``created_after`` (the rest of its page, and at least one item after it, must be older
+    still, so the stop costs at most one page beyond the window) and for skipping items that arrived
+    after reading began (the list's reported ``total`` must have grown enough to explain them). If the
+    order does not hold, it warns, reads every page to the end and de-duplicates by id, so no item
+    that existed when reading began is dropped.
     """
-    recent = RecentIds()
-    seen_all: set[str] | None = None  # set once the order is found broken
-    cursor: datetime | None = None  # created_at of the oldest call read so far
-    head: datetime | None = None  # newest created_at when reading began
-    count = 0
+    reader = _Reader(label, created_after, created_before)
     for page, items, pagination in iter_pages(fetch, label, path):
+        yield from reader.page(page, items, pagination)
+        _log_page(label, page, pagination, reader.count, done=reader.done)
+        if reader.done:
+            return
+
+
+class _Reader:
+    """The state of one newest-first read (see :func:`iter_newest_first`)."""
+
+    def __init__(self, label: str, created_after: datetime | None, created_before: datetime | None) -> None:
+        self.label = label
+        self.after = created_after
+        self.before = created_before
+        self.recent = RecentIds()
+        self.seen_all: set[str] | None = None  # set once the order is found broken
+        self.cursor: datetime | None = None  # created_at of the oldest item read so far
+        self.head: datetime | None = None  # newest created_at when reading began
+        self.first_total: int | None = None  # the list's total when reading began
+        self.offset = 0  # items served on earlier pages
+        self.past_window = False  # an item older than the window was read (while the order held)
+        self.confirmed = False  # ... and another item after it showed the order still holds
+        self.count = 0
+        self.done = False
+
+    def page(self, number: int, items: list[Any], pagination: Page) -> Iterator[Entry]:
         stamped = [(parse_api_timestamp(item["created_at"]), item) for item in items]
-        if head is None:
-            head = max((ts for ts, _ in stamped), default=None)
-        page_ids = recent.new_page(len(items))
-        for created, item in stamped:
-            call_id = item["id"]
-            if seen_all is not None:
-                if call_id in seen_all:
+        total = pagination.get("total")
+        total = total if isinstance(total, int) and not isinstance(total, bool) else None
+        if number == 1:
+            self.head = max((ts for ts, _ in stamped), default=None)
+            self.first_total = total
+        page_ids = self.recent.new_page(len(items))
+        for index, (created, item) in enumerate(stamped):
+            if self.seen_all is None and not self._in_order(created, item["id"], index, total, number):
+                continue
+            if self.seen_all is not None:
+                if item["id"] in self.seen_all:
                     continue
-                seen_all.add(call_id)
-            elif cursor is not None and created >= cursor:
-                if call_id in recent or (head is not None and created > head):
-                    continue  # a repeat pushed down by new calls, or a call newer than the read
-                if created > cursor:
-                    log.warning(
-                        "%s: page %d is not sorted newest first; reading every page and "
-                        "de-duplicating by id so that no call is dropped",
-                        label,
-                        page,
-                    )
-                    seen_all = recent.all()
-                    seen_all.add(call_id)
-            page_ids.add(call_id)
-            if seen_all is None and (cursor is None or created < cursor):
-                cursor = created
-            if created_before is not None and created >= created_before:
-                continue
-            if created_after is not None and created < created_after:
-                if seen_all is None:
-                    _log_page(label, page, pagination, count, done=True)
-                    return
-                continue
-            count += 1
-            yield created, item
-        _log_page(label, page, pagination, count)
+                self.seen_all.add(item["id"])
+            page_ids.add(item["id"])
+            if self._in_window(created):
+                self.count += 1
+                yield created, item
+        self.offset += len(items)
+        self.done = self.seen_all is None and self.past_window and self.confirmed
+
+    def _in_order(self, created: datetime, item_id: str, index: int, total: int | None, page: int) -> bool:
+        """Whether to go on with this item under the newest-first order; switches to reading
+        everything (and returns True) when the item shows that the order does not hold."""
+        if item_id in self.recent:
+            return False  # a repeat, pushed onto this page by new items
+        if self.cursor is None or created <= self.cursor:
+            if self.past_window:
+                self.confirmed = True
+            self.cursor = created
+            return True
+        if self.head is not None and created > self.head and self._grown_past(self.offset + index, total):
+            return False  # new since reading began, pushed this far by a burst of new items
+        log.warning(
+            "%s: page %d is not sorted newest first; reading every page and de-duplicating by id "
+            "so that no item is dropped",
+            self.label,
+            page,
+        )
+        self.seen_all = self.recent.all()
+        return True
+
+    def _grown_past(self, position: int, total: int | None) -> bool:
+        """Whether enough items arrived since page 1 to push a new one to ``position`` (0-based)."""
+        if total is None or self.first_total is None:
+            return False  # nothing proves it: treat as disorder, the safe side
+        return total - self.first_total > position
+
+    def _in_window(self, created: datetime) -> bool:
+        if self.before is not None and created >= self.before:
+            return False
+        if self.after is not None and created < self.after:
+            self.past_window = self.past_window or self.seen_all is None
+            return False
+        return True
 
 
 class RecentIds:
@@ -139,5 +184,5 @@ def _split(body: Any, path: str) -> tuple[list[Any], Page]:
 def _log_page(label: str, page: int, pagination: Page, count: int, *, done: bool = False) -> None:
     total_pages = pagination.get("totalPages")
     level = logging.INFO if isinstance(total_pages, int) and total_pages > 1 else logging.DEBUG
-    suffix = "; older calls are outside the window, stopping" if done else ""
+    suffix = "; older items are outside the window, stopping" if done else ""
     log.log(level, "%s: page %d of %s, %d calls so far%s", label, page, total_pages, count, suffix)

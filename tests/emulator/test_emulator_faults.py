@@ -109,6 +109,50 @@ def test_insert_calls_between_pages_shifts_later_pages(emu, client):
     assert len(emu.calls()) == 31
 
 
+def test_set_list_order_serves_both_lists_in_another_order(emu, client):
+    now = emu.now()
+    emu.seed_calls(12, start=now - timedelta(hours=2), end=now - timedelta(hours=1))
+    newest_first = [c["id"] for c in emu.calls()]
+    emu.set_list_order("oldest_first")
+    pages = [client.get(f"{client.calls_path()}?limit=5&page={n}").json() for n in (1, 2, 3)]
+    assert [c["id"] for p in pages for c in p["data"]] == newest_first[::-1]
+    assert pages[0]["pagination"]["total"] == 12 and not pages[2]["pagination"]["hasNext"]
+
+    emu.set_list_order("by_call_start")  # outbound calls unchanged, call logs by call_started_at
+    assert [c["id"] for c in client.get(client.calls_path()).json()["data"]] == newest_first
+    logs = client.get(f"/v1/agents/{emu.agent_id}/call-logs").json()["data"]
+    started = [log["call_started_at"] for log in logs]
+    assert started == sorted(started, reverse=True)
+    with pytest.raises(ValueError, match="unknown list order"):
+        emu.set_list_order("random")
+    emu.reset_faults()
+    assert [c["id"] for c in client.get(client.calls_path()).json()["data"]] == newest_first
+
+
+def test_add_call_takes_the_call_log_id(emu, client):
+    call = emu.add_call(transcript_id="log-DE79AEE6-AE41-4003-A3F4-BA9D77B59BD8", duration=30)
+    emu.advance(60)
+    assert client.get_call(call["id"])["transcript_id"] == "log-DE79AEE6-AE41-4003-A3F4-BA9D77B59BD8"
+    logs = client.get(f"/v1/agents/{emu.agent_id}/call-logs").json()["data"]
+    assert [log["id"] for log in logs] == ["log-DE79AEE6-AE41-4003-A3F4-BA9D77B59BD8"]
+    with pytest.raises(ValueError, match="transcript_id"):
+        emu.add_call(transcript_id="")
+
+
+def test_call_log_delay_lists_a_log_only_that_long_after_the_call_ended(emu, client):
+    emu.call_log_delay = 30
+    call = emu.add_call(duration=60)
+    logs_path = f"/v1/agents/{emu.agent_id}/call-logs"
+    emu.advance(10 + 60)
+    record = client.get_call(call["id"])
+    assert record["status"] == "completed" and record["transcript_id"]
+    assert client.get(logs_path).json()["pagination"]["total"] == 0
+    emu.advance(30)
+    assert [log["id"] for log in client.get(logs_path).json()["data"]] == [record["transcript_id"]]
+    with pytest.raises(ValueError, match="call_log_delay"):
+        emu.call_log_delay = -1
+
+
 def test_drop_next_post_response_records_the_call_but_sends_nothing(emu, client):
     emu.drop_next_post_response()
     assert client.get("/v1/agents").status_code == 200  # GETs are not affected

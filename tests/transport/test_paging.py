@@ -32,7 +32,12 @@ class ListSource:
         total_pages = -(-len(self.items) // self.page_size)
         body = {
             "data": list(data),
-            "pagination": {"page": page, "totalPages": total_pages, "hasNext": page < total_pages},
+            "pagination": {
+                "page": page,
+                "total": len(self.items),
+                "totalPages": total_pages,
+                "hasNext": page < total_pages,
+            },
         }
         if self.has_next_forever:
             body["pagination"]["hasNext"] = True
@@ -57,6 +62,74 @@ def test_unsorted_server_is_read_to_the_end_with_a_warning(caplog):
     assert source.requests == 4  # no early stop once the order is known to be broken
 
 
+def test_list_ordered_by_another_field_is_read_whole_with_a_warning(caplog):
+    # e.g. call logs listed by start time while created_at is the end time: not monotonic
+    source = ListSource([item(1), item(5), item(3)], page_size=1)
+    with caplog.at_level(logging.WARNING):
+        got = read(source)
+    assert sorted(got) == ["call-1", "call-3", "call-5"]
+    assert "not sorted newest first" in caplog.text
+
+
+@pytest.mark.parametrize("page_size", [1, 3, 20])
+def test_oldest_first_list_with_a_window_yields_the_window_with_a_warning(caplog, page_size):
+    source = ListSource([item(n) for n in range(10)], page_size=page_size)
+    with caplog.at_level(logging.WARNING):
+        got = read(source, created_after=T0 + timedelta(minutes=5))
+    assert sorted(got) == sorted(f"call-{n}" for n in range(5, 10))
+    assert "not sorted newest first" in caplog.text
+
+
+def test_unsorted_tail_after_the_window_is_noticed_before_stopping(caplog):
+    # page 2 begins out of the window, then turns back into it: the order does not hold
+    items = [item(n) for n in (9, 8, 7, 1, 6, 5, 0)]
+    with caplog.at_level(logging.WARNING):
+        got = read(ListSource(items, page_size=3), created_after=T0 + timedelta(minutes=5))
+    assert sorted(got) == sorted(f"call-{n}" for n in (9, 8, 7, 6, 5))
+    assert "not sorted newest first" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("after", "requests"),
+    [
+        (4, 3),  # the first older call (3) opens page 3, whose rest confirms the order
+        (8, 2),  # the first older call (7) ends page 1: one more page confirms the order
+        (0, 4),  # the window reaches the end of the list
+    ],
+)
+def test_early_stop_reads_one_call_past_the_window(caplog, after, requests):
+    source = ListSource([item(n) for n in range(9, -1, -1)], page_size=3)
+    with caplog.at_level(logging.WARNING):
+        got = read(source, created_after=T0 + timedelta(minutes=after))
+    assert got == [f"call-{n}" for n in range(9, after - 1, -1)]
+    assert source.requests == requests
+    assert "not sorted" not in caplog.text
+
+
+def test_calls_newer_than_the_read_need_the_list_to_have_grown(caplog):
+    # Without a reported total a call newer than page 1 on page 2 cannot be told from disorder.
+    class NoTotal(ListSource):
+        def __call__(self, page):
+            body = super().__call__(page)
+            del body["pagination"]["total"]
+            return body
+
+    counter = iter(range(1000, 1010))
+
+    def burst(items):  # five new calls after each of the first two pages
+        for _ in range(5):
+            n = next(counter, None)
+            if n is not None:
+                items.insert(0, item(n))
+
+    items = [item(n) for n in range(12, 0, -1)]
+    with caplog.at_level(logging.WARNING):
+        got = read(NoTotal(items, page_size=3, on_page=burst))
+    assert set(got) >= {f"call-{n}" for n in range(12, 0, -1)}  # nothing that existed is lost
+    assert len(got) == len(set(got))
+    assert "not sorted newest first" in caplog.text
+
+
 def test_head_inserts_never_duplicate_or_drop():
     counter = iter(range(1000, 2000))
 
@@ -69,7 +142,7 @@ def test_head_inserts_never_duplicate_or_drop():
     assert got == [f"call-{n}" for n in range(50, 0, -1)]
 
 
-def test_drift_larger_than_a_page():
+def test_drift_larger_than_a_page(caplog):
     counter = iter(range(1000, 2000))
     pages_served = []
 
@@ -80,8 +153,10 @@ def test_drift_larger_than_a_page():
                 items.insert(0, item(next(counter)))
 
     items = [item(n) for n in range(60, 0, -1)]
-    got = read(ListSource(items, page_size=10, on_page=burst))
+    with caplog.at_level(logging.WARNING):
+        got = read(ListSource(items, page_size=10, on_page=burst))
     assert got == [f"call-{n}" for n in range(60, 0, -1)]
+    assert "not sorted" not in caplog.text  # the reported total proves the burst
 
 
 def test_hard_page_bound_stops_a_server_that_never_ends():
