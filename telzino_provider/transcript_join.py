@@ -3,8 +3,8 @@
 :meth:`TelzinoHook.get_transcripts` takes a set of ids; a stream of 100,000 calls cannot be held as
 one. Here both lists are read newest first, side by side: calls by ``created_at``, call logs by their
 own ``created_at`` (written when the call ends). A call's log is written after the call began, so
-for a call created at ``c`` every log it can have is read once the logs are read down to ``c``; the
-reading stops there, lazily, and moves on with the next call.
+for a call created at ``c`` every log it can have is read once the logs are read down to ``c``
+(less a ``margin`` for clock skew); the reading stops there, lazily, and moves on with the next call.
 
 Logs read ahead of their call wait in a buffer. A call ends at most ``horizon`` after it was created
 (the window's ``lookback`` assumption, plus a margin for the log being written late), so a waiting
@@ -32,13 +32,18 @@ Record = dict[str, Any]
 
 
 def join_transcripts(
-    calls: Iterable[Record], logs: Iterable[Record], *, horizon: timedelta
+    calls: Iterable[Record],
+    logs: Iterable[Record],
+    *,
+    horizon: timedelta,
+    margin: timedelta = timedelta(0),
 ) -> Iterator[tuple[Record, Record | None]]:
     """Yield ``(call, call log or None)`` for each call, in the calls' order.
 
     :param calls: calls newest first by ``created_at`` (as the hook and the windows yield them).
     :param logs: the agent's call logs newest first (:meth:`TelzinoHook.iter_call_logs`); read lazily.
     :param horizon: the longest time from a call's creation to its log's ``created_at``.
+    :param margin: how much earlier than its call a log's ``created_at`` may read (clock skew).
     """
     log_stream = iter(logs)
     waiting: dict[str, Record] = {}

@@ -94,3 +94,13 @@ def test_a_call_that_lasted_longer_than_the_horizon_gets_none() -> None:
 
     assert list(join_transcripts([call], [log], horizon=timedelta(hours=2))) == [(call, None)]
     assert list(join_transcripts([call], [log], horizon=timedelta(hours=4))) == [(call, log)]
+
+
+def test_a_log_stamped_slightly_before_its_call_is_found_within_the_margin() -> None:
+    call = {"id": "c", "created_at": T0.isoformat(), "transcript_id": "log-c"}
+    other = {"id": "log-other", "created_at": (T0 - timedelta(seconds=30)).isoformat()}
+    log = {"id": "log-c", "created_at": (T0 - timedelta(minutes=1)).isoformat()}
+
+    assert list(join_transcripts([call], [other, log], horizon=timedelta(hours=1))) == [(call, None)]
+    found = join_transcripts([call], [other, log], horizon=timedelta(hours=1), margin=timedelta(minutes=5))
+    assert list(found) == [(call, log)]

@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from telzino_provider.call_lines import JsonLinesWriter, redact_line, transcript_of
-from telzino_provider.hooks.telzino import TelzinoHook
+from telzino_provider.hooks.telzino import LOG_MARGIN, TelzinoHook
 from telzino_provider.recordings import RecordingCopier, RecordingCounts
 from telzino_provider.storage import ObjectSink, replace_atomically, require_path, sibling
 from telzino_provider.transcript_join import LOG_DELAY_MARGIN, join_transcripts
@@ -189,8 +189,11 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         calls = iter_window(self.hook, agent, window)
         if not (self.include_transcripts or self.include_recordings):  # the links come with the logs
             return ((call, None) for call in calls)
-        logs = self.hook.iter_call_logs(agent)
-        return join_transcripts(calls, logs, horizon=window.lookback + LOG_DELAY_MARGIN)
+        scan_after = window.scan_after
+        logs = self.hook.iter_call_logs(
+            agent, created_after=scan_after - LOG_MARGIN if scan_after is not None else None
+        )
+        return join_transcripts(calls, logs, horizon=window.lookback + LOG_DELAY_MARGIN, margin=LOG_MARGIN)
 
     def _line(
         self, call: Record, log: Record | None, fields: list[str] | None, copier: RecordingCopier | None
