@@ -56,9 +56,11 @@ def join_transcripts(
             yield call, None
             continue
         created = parse_api_timestamp(call["created_at"])
-        newest_useful = created + horizon
+        newest_useful, oldest_useful = created + horizon, created - margin
         while (
-            transcript_id not in waiting and not exhausted and (oldest_read is None or oldest_read >= created)
+            transcript_id not in waiting
+            and not exhausted
+            and (oldest_read is None or oldest_read >= oldest_useful)
         ):
             log = next(log_stream, None)
             if log is None:
