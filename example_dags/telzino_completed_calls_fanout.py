@@ -4,6 +4,8 @@
 in the run's data interval with status ``completed``; ``follow_up`` is mapped over that list with
 ``.expand()``, one task instance per call, so one slow or failing call is retried on its own. An hour
 without completed calls times out after 30 minutes and is skipped (``soft_fail``), not failed.
+Triggered by hand (no data interval on Airflow 3), it reads the last full hour before the moment it
+was triggered; the sensor's log says which window it read and why.
 
 Out of the box it works against the local emulator (``make demo``). For a real account:
 
@@ -80,8 +82,7 @@ with DAG(
         agent_id=AGENT_ID,
         status="completed",
         window_field="ended_at",
-        created_after="{{ data_interval_start }}",
-        created_before="{{ data_interval_end }}",
+        use_data_interval=True,  # the run's interval; a manual run: the last full hour before it
         fields=["id", "ended_at"],  # the mapped task fetches the rest; keeps the XCom small
         deferrable=True,
         poke_interval=60,

@@ -8,6 +8,11 @@ duration, outcomes). A call created in one interval and finished in the next lan
 exactly once. A run only reads its own interval and overwrites its own file, so retries, clearing a
 run, catchup and ``airflow dags backfill`` are all safe.
 
+Triggered by hand, a run has no data interval on Airflow 3; ``use_data_interval=True`` then reads the
+last full hour before the moment it was triggered (what Airflow 2 gives a manual run), so it rewrites
+that hour's file with the same content the scheduled run gives. The task log says which window it
+read and why; the downstream tasks take the window from the list task's XCom ``window``.
+
 Out of the box it works against the local emulator (``make demo``). For a real account:
 
 * connection ``telzino_default``: host empty (or ``https://api.telzino.com``), password = your access
@@ -67,8 +72,13 @@ FIELDS = [  # created_at also bounds the transcript join (get_call_transcripts)
 
 # No `-> dict` return annotations: Airflow would read them as multiple_outputs=True and push every key
 # as an XCom of its own.
+def window_of(ti) -> dict:
+    """The bounds the list task read (XCom key ``window``): the data interval, or a manual run's hour."""
+    return ti.xcom_pull(task_ids="list_finished_calls", key="window")
+
+
 @task
-def write_jsonl(calls: list[dict], agent_id: str, conn_id: str, output_dir: str, data_interval_start=None):
+def write_jsonl(calls: list[dict], agent_id: str, conn_id: str, output_dir: str, ti=None):
     """Join each call with its transcript and write the interval's file (atomically, so reruns replace it)."""
     hook = TelzinoHook(telzino_conn_id=conn_id)
     try:
@@ -80,7 +90,8 @@ def write_jsonl(calls: list[dict], agent_id: str, conn_id: str, output_dir: str,
     home = os.path.expanduser(os.environ.get("AIRFLOW_HOME", "~/airflow"))  # Airflow's own default
     folder = Path(output_dir) if output_dir else Path(home) / "telzino_calls"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"calls_ended_{data_interval_start:%Y%m%dT%H%MZ}.jsonl"
+    start = datetime.fromisoformat(window_of(ti)["start"])
+    path = folder / f"calls_ended_{start:%Y%m%dT%H%MZ}.jsonl"
     missing = 0
     tmp = path.with_suffix(".jsonl.tmp")
     with tmp.open("w", encoding="utf-8") as out:
@@ -96,11 +107,13 @@ def write_jsonl(calls: list[dict], agent_id: str, conn_id: str, output_dir: str,
 
 
 @task
-def summarize(calls: list[dict], written: dict, data_interval_start=None, data_interval_end=None):
+def summarize(calls: list[dict], written: dict, ti=None):
     """A few numbers about the interval; small enough for an XCom, a log line or a chat message."""
     durations = [c["duration"] for c in calls if c["duration"] is not None]
+    window = window_of(ti)
     return {
-        "interval": [data_interval_start.isoformat(), data_interval_end.isoformat()],
+        "interval": [window["start"], window["end"]],
+        "window_source": window["source"],
         "calls": len(calls),
         "total_duration_s": sum(durations),
         "mean_duration_s": round(sum(durations) / len(durations), 1) if durations else None,
@@ -130,8 +143,7 @@ with DAG(
         agent_id=AGENT_ID,
         status=STATUSES,
         window_field="ended_at",
-        created_after="{{ data_interval_start }}",
-        created_before="{{ data_interval_end }}",
+        use_data_interval=True,  # the run's interval; a manual run: the last full hour before it
         fields=FIELDS,
         telzino_conn_id=CONN_ID,
     )

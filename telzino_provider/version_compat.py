@@ -9,8 +9,11 @@ tests/test_version_compat.py checks every location on each tested version.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
 from importlib.metadata import version as _dist_version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 from packaging.version import Version
@@ -73,13 +76,90 @@ else:
     Context = Any
 
 
-#: The context key with the asset (dataset) events that triggered a run scheduled on assets.
-TRIGGERING_ASSET_EVENTS_KEY = "triggering_asset_events" if AIRFLOW_V_3_0_PLUS else "triggering_dataset_events"
+_T = TypeVar("_T")
 
 
 def default_deferrable() -> bool:
     """The ``[operators] default_deferrable`` setting, read when an operator is built."""
     return conf.getboolean("operators", "default_deferrable", fallback=False)
+
+
+# -- triggers: reaching Airflow from the triggerer ------------------------------------------------
+#
+# On 3.x a trigger reaches connections (and the supervisor's secret masking) through the triggerer's
+# supervisor, over one channel owned by the triggerer's event loop. How a trigger may ask changed:
+#
+# * 2.10 / 2.11: the triggerer reads the metadata database itself; a blocking call in a thread works.
+# * 3.0 / 3.1: the SDK's sync calls go through ``asgiref.async_to_sync``, which reaches the event loop
+#   only from a thread that ``asgiref.sync_to_async`` started. From a plain ``asyncio.to_thread``
+#   worker it runs the request on a loop of its own, fails, and the lookup reports "The conn_id ...
+#   isn't defined" (apache/airflow#57145). 3.1 adds ``BaseHook.aget_connection`` (async, on the loop).
+# * 3.2+: the sync calls hand the request to the event loop from any thread.
+#
+# So every blocking call of a trigger, the connection lookup included, runs in a worker thread started
+# by ``sync_to_async`` on 3.x (from there any version's SDK reaches the supervisor) and by
+# ``asyncio.to_thread`` on 2.x; never on the event loop itself. ``BaseHook.aget_connection`` (3.1+)
+# is not used: under ``dag.test()`` on 3.3 it misses a connection stored in the metastore that the sync
+# lookup finds.
+
+
+async def run_blocking(func: Callable[..., _T], *args: Any) -> _T:
+    """Run a blocking call from a trigger in a worker thread from which Airflow stays reachable.
+
+    :param func: the blocking function (it may look up a connection or mask a secret).
+    :param args: its positional arguments.
+    """
+    if AIRFLOW_V_3_0_PLUS:
+        from asgiref.sync import sync_to_async
+
+        # thread_sensitive=False: a thread per call from the loop's pool, as asyncio.to_thread,
+        # instead of one shared thread that would queue every trigger's request behind the others.
+        return await sync_to_async(func, thread_sensitive=False)(*args)
+    return await asyncio.to_thread(func, *args)
+
+
+async def aget_connection(conn_id: str) -> Any:
+    """A connection looked up from a trigger without blocking the event loop, on every version:
+    environment variables, secrets backends and the metastore (through the supervisor on 3.x).
+
+    Raises Airflow's own not-found error when none has it.
+
+    :param conn_id: the connection id.
+    """
+    return await run_blocking(BaseHook.get_connection, conn_id)
+
+
+# -- data intervals -------------------------------------------------------------------------------
+
+
+def manual_data_interval(dag: Any, run_after: datetime) -> tuple[datetime, datetime] | None:
+    """The data interval Airflow gives a manual run of ``dag`` triggered at ``run_after``.
+
+    For interval schedules (a cron or timedelta ``*DataIntervalTimetable``) that is the last full
+    interval that ended at or before ``run_after``; Airflow 2 gives every manual run this interval, and
+    Airflow 3 one with a logical date. None when the DAG or its schedule has no such notion.
+
+    :param dag: the DAG object from the task context.
+    :param run_after: when the run was triggered.
+    """
+    timetable = getattr(dag, "timetable", None)
+    if timetable is None:
+        return None
+    if AIRFLOW_V_3_2_PLUS:
+        # 3.2+ DAG files use the SDK's timetables, which only describe a schedule; Airflow's core
+        # class of the same schedule computes the intervals (the same conversion the scheduler makes).
+        from airflow.serialization.encoders import coerce_to_core_timetable
+
+        timetable = coerce_to_core_timetable(timetable)
+    infer = getattr(timetable, "infer_manual_data_interval", None)
+    if infer is None:
+        return None
+    import pendulum
+
+    interval = infer(run_after=pendulum.instance(run_after))
+    if interval is None:
+        return None
+    return interval.start, interval.end
 
 
 __all__ = [
@@ -100,10 +180,12 @@ __all__ = [
     "Context",
     "ObjectStoragePath",
     "PokeReturnValue",
-    "TRIGGERING_ASSET_EVENTS_KEY",
     "TaskDeferred",
     "TriggerEvent",
+    "aget_connection",
     "conf",
     "default_deferrable",
+    "manual_data_interval",
     "mask_secret",
+    "run_blocking",
 ]

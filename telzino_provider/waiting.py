@@ -2,7 +2,8 @@
 
 Sensors in poke and reschedule mode call :func:`poll_step` from ``poke()``; the create operator polls
 on the worker with :func:`wait_on_worker`; triggers run :func:`wait_in_trigger`, which calls the same
-:func:`poll_step` (and so the same sync hook methods) through :func:`asyncio.to_thread`. Each of them
+:func:`poll_step` (and so the same sync hook methods) in a worker thread
+(:func:`~telzino_provider.version_compat.run_blocking`). Each of them
 turns its result into an *event*, and :func:`resolve_event` turns an event into the task's result or
 exception, so every mode ends in the same XCom or the same error.
 
@@ -29,7 +30,12 @@ from telzino_provider.exceptions import TelzinoApiError, TelzinoValidationError
 from telzino_provider.redaction import mask_phone
 from telzino_provider.statuses import CallStatus
 from telzino_provider.validation import require_statuses
-from telzino_provider.version_compat import AirflowException, AirflowSensorTimeout, AirflowSkipException
+from telzino_provider.version_compat import (
+    AirflowException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+    run_blocking,
+)
 from telzino_provider.windows import CallWindow, list_window, trim
 
 if TYPE_CHECKING:
@@ -236,10 +242,11 @@ async def wait_in_trigger(
     poll_interval: float,
     max_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
 ) -> Event:
-    """:func:`wait_on_worker` for the triggerer: the blocking look runs in a thread."""
+    """:func:`wait_on_worker` for the triggerer: the blocking look runs in a thread that can still
+    reach Airflow (a token fetch masks the token through the triggerer's supervisor on 3.x)."""
     budget = ErrorBudget(max_errors)
     while True:
-        event = await asyncio.to_thread(poll_step, poll, budget)
+        event = await run_blocking(poll_step, poll, budget)
         if event is not None:
             return event
         remaining = deadline - time.time()

@@ -13,6 +13,11 @@ Two kinds of window:
     ends in this window may have been created in an earlier one. Consecutive data-interval windows
     therefore deliver every finished call exactly once, provided no call lasts longer than
     ``lookback`` from creation to its end. Only finished calls have ``ended_at``.
+
+The bounds come from the caller (``created_after`` / ``created_before``) or from the DAG run
+(:func:`run_interval`): its data interval, or for a run without one (a manual run on Airflow 3, a run
+of a schedule whose intervals are empty) the last full interval of the DAG's schedule before the
+run's ``run_after``, or else a ``fallback_interval`` ending at ``run_after``.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from telzino_provider.exceptions import TelzinoValidationError
 from telzino_provider.statuses import CallStatus
 from telzino_provider.timeutil import parse_api_timestamp, to_utc
 from telzino_provider.validation import optional_positive, require_statuses
+from telzino_provider.version_compat import manual_data_interval
 
 if TYPE_CHECKING:
     from telzino_provider.hooks.telzino import TelzinoHook
@@ -122,6 +128,154 @@ class CallWindow:
         )
 
 
+@dataclass(frozen=True)
+class RunInterval:
+    """The bounds a run reads, where they came from and why, for the task log and the XCom.
+
+    ``source`` is ``data_interval`` (the run's own), ``schedule`` (the last full interval of the DAG's
+    schedule before the run's ``run_after``) or ``fallback`` (``fallback_interval`` before it).
+    """
+
+    start: datetime
+    end: datetime
+    source: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "source": self.source,
+            "reason": self.reason,
+        }
+
+
+def run_interval(context: Any, *, fallback_interval: object = None) -> RunInterval:
+    """The interval a task of this DAG run should read: the one function every window-reading task
+    (list, sensor, transfer) calls with its task context.
+
+    1. The run's data interval, when it has a non-empty one (scheduled runs, catchup, backfill,
+       Airflow 2 manual runs, Airflow 3 manual runs given a logical date).
+    2. Else the interval Airflow would give a manual run at the run's ``run_after``: for an interval
+       schedule, the last full interval that ended at or before it.
+    3. Else ``[run_after - fallback_interval, run_after)``, if given (``schedule=None``, cron triggers).
+    4. Else a :class:`TelzinoValidationError` naming ``fallback_interval``.
+
+    :param context: the task context (``data_interval_start``/``_end``, ``dag_run``, ``dag``).
+    :param fallback_interval: timedelta or seconds; the window length when the schedule gives none.
+    """
+    fallback = (
+        None if fallback_interval is None else _require_positive_delta("fallback_interval", fallback_interval)
+    )
+    start = to_utc("data_interval_start", context.get("data_interval_start"))
+    end = to_utc("data_interval_end", context.get("data_interval_end"))
+    if start is not None and end is not None and start < end:
+        return RunInterval(start, end, "data_interval", "the run's data interval")
+    missing = (
+        "the run has no data interval (a manual run)" if start is None else "the run's data interval is empty"
+    )
+    after = _run_after(context)
+    if after is None:
+        raise TelzinoValidationError("use_data_interval", f"{missing} and no run_after or logical date")
+    inferred = manual_data_interval(context.get("dag"), after)
+    if inferred is not None:
+        first, last = (to_utc("data_interval", moment) for moment in inferred)
+        if first is not None and last is not None and first < last:
+            return RunInterval(
+                first,
+                last,
+                "schedule",
+                f"{missing}; the last full interval of the DAG's schedule before its run_after "
+                f"{after.isoformat()}",
+            )
+    if fallback is not None:
+        return RunInterval(
+            after - fallback,
+            after,
+            "fallback",
+            f"{missing} and its schedule has no intervals; fallback_interval ({fallback}) "
+            f"before its run_after {after.isoformat()}",
+        )
+    raise TelzinoValidationError(
+        "fallback_interval",
+        f"{missing} and the DAG's schedule defines no intervals (schedule=None, or a cron trigger such "
+        "as '@hourly' on Airflow 3); pass fallback_interval=timedelta(hours=1) to read the hour before "
+        "the run, or set created_after/created_before",
+    )
+
+
+def window_for_run(
+    context: Any,
+    *,
+    use_data_interval: bool,
+    fallback_interval: object,
+    status: str | Iterable[str] | None,
+    window_field: str,
+    created_after: object,
+    created_before: object,
+    lookback: object,
+) -> tuple[CallWindow, RunInterval | None]:
+    """The validated window of a task: explicit bounds, or the run's (:func:`run_interval`).
+
+    Returns the window and, when it came from the run, the interval with the reason to log.
+    """
+    interval = None
+    if use_data_interval:
+        for name, value in (("created_after", created_after), ("created_before", created_before)):
+            if value not in (None, ""):
+                raise TelzinoValidationError(
+                    name, "leave it unset with use_data_interval=True (the bounds come from the run)"
+                )
+        interval = run_interval(context, fallback_interval=fallback_interval)
+        created_after, created_before = interval.start, interval.end
+    elif fallback_interval is not None:
+        raise TelzinoValidationError("fallback_interval", "only applies with use_data_interval=True")
+    window = CallWindow.build(
+        status=status,
+        window_field=window_field,
+        created_after=created_after,
+        created_before=created_before,
+        lookback=lookback,
+    )
+    return window, interval
+
+
+def describe_window(window: CallWindow, interval: RunInterval | None) -> str:
+    """One log line: which window and why."""
+    why = interval.reason if interval is not None else "created_after/created_before as given"
+    start = window.start.isoformat() if window.start else "the beginning"
+    end = window.end.isoformat() if window.end else "now"
+    return f"Window: {window.field} in [{start}, {end}): {why}"
+
+
+def window_xcom(window: CallWindow, interval: RunInterval | None) -> dict[str, Any]:
+    """What a window-reading task pushes under XCom key ``window``, for downstream tasks."""
+    source = (
+        interval.to_json()
+        if interval is not None
+        else {"source": "explicit", "reason": "created_after/created_before as given"}
+    )
+    return {
+        **source,
+        "field": window.field,
+        "start": window.start.isoformat() if window.start else None,
+        "end": window.end.isoformat() if window.end else None,
+    }
+
+
+def _run_after(context: Any) -> datetime | None:
+    """When the run was triggered: ``dag_run.run_after`` (Airflow 3), else its logical date."""
+    dag_run = context.get("dag_run")
+    for value in (
+        getattr(dag_run, "run_after", None),
+        context.get("logical_date"),
+        getattr(dag_run, "execution_date", None),
+    ):
+        if value is not None:
+            return to_utc("run_after", value)
+    return None
+
+
 def iter_window(hook: TelzinoHook, agent_id: str, window: CallWindow) -> Iterator[dict[str, Any]]:
     """The agent's calls in ``window``, newest first (by ``created_at``), each once."""
     calls = hook.iter_outbound_calls(
@@ -199,12 +353,22 @@ def warn_if_large(
 
 
 def _require_lookback(value: object) -> timedelta:
-    if isinstance(value, timedelta):
-        lookback = value
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        lookback = timedelta(seconds=value)
-    else:
-        raise TelzinoValidationError("lookback", f"expected a timedelta or seconds, got {value!r}")
+    lookback = _require_delta("lookback", value)
     if lookback < timedelta(0):
         raise TelzinoValidationError("lookback", "must not be negative")
     return lookback
+
+
+def _require_positive_delta(field: str, value: object) -> timedelta:
+    delta = _require_delta(field, value)
+    if delta <= timedelta(0):
+        raise TelzinoValidationError(field, "must be positive")
+    return delta
+
+
+def _require_delta(field: str, value: object) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    raise TelzinoValidationError(field, f"expected a timedelta or seconds, got {value!r}")

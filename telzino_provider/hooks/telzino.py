@@ -50,6 +50,8 @@ class TelzinoHook(BaseHook):
     Creating the hook reads nothing and sends nothing; the connection is looked up on first use.
 
     :param telzino_conn_id: the Airflow connection id (conn type ``telzino``).
+    :param connection: the connection itself, already looked up (triggers look it up the async way
+        first); None looks ``telzino_conn_id`` up on first use.
     """
 
     conn_name_attr = "telzino_conn_id"
@@ -57,15 +59,19 @@ class TelzinoHook(BaseHook):
     conn_type = CONN_TYPE
     hook_name = "Telzino"
 
-    def __init__(self, telzino_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(
+        self, telzino_conn_id: str = default_conn_name, *, connection: Any = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.telzino_conn_id = telzino_conn_id
+        self._connection = connection
 
     # -- connection ---------------------------------------------------------------------------
 
     @cached_property
     def settings(self) -> ConnectionSettings:
-        return ConnectionSettings.from_connection(self.get_connection(self.telzino_conn_id))
+        connection = self._connection or self.get_connection(self.telzino_conn_id)
+        return ConnectionSettings.from_connection(connection)
 
     @cached_property
     def transport(self) -> TelzinoTransport:

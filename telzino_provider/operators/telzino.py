@@ -51,10 +51,12 @@ from telzino_provider.waiting import (
 )
 from telzino_provider.windows import (
     DEFAULT_LOOKBACK,
-    CallWindow,
+    describe_window,
     list_window,
     require_fields,
     require_max_calls,
+    window_for_run,
+    window_xcom,
 )
 
 #: Pause before looking for a call whose create request ended without a readable answer, so a
@@ -87,8 +89,16 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
       created in one interval and finished in the next (as long as no call lasts longer than
       ``lookback``). Use this for catchup-safe scheduled pulls.
 
+    ``use_data_interval=True`` takes the bounds from the DAG run instead (leave ``created_after`` and
+    ``created_before`` unset): its data interval; for a run without one (a manual run on Airflow 3)
+    the last full interval of the DAG's schedule before the run's ``run_after``, which is what a
+    manual run gets on Airflow 2; for a schedule without intervals, ``fallback_interval`` before
+    ``run_after``. The task log says which window it read and why
+    (:func:`~telzino_provider.windows.run_interval`).
+
     XCom: the return value is a list of JSON-safe dicts (the API's list-item shape), trimmed to
     ``fields`` when given. Above 10,000 calls without ``fields`` or ``max_calls`` a warning is logged.
+    Key ``window``: the bounds read, ``{"field", "start", "end", "source", "reason"}``.
 
     :param agent_id: the agent's UUID (templated).
     :param status: None for every status, one status or a list (templated).
@@ -96,6 +106,9 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
     :param created_before: exclusive upper bound (templated).
     :param window_field: ``created_at`` or ``ended_at``.
     :param lookback: for ``ended_at``, how much earlier creations are scanned (default 6 hours).
+    :param use_data_interval: bound the window by the run's data interval (see above).
+    :param fallback_interval: with ``use_data_interval``, the window length (timedelta or seconds)
+        before ``run_after`` when the DAG's schedule has no intervals; unset, such a run fails.
     :param max_calls: stop after this many calls.
     :param fields: keep only these keys of each call, e.g. ``["id", "status", "transcript_id"]``.
     :param telzino_conn_id: the Airflow connection id (templated).
@@ -118,6 +131,8 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
         created_before: Any = None,
         window_field: str = "created_at",
         lookback: timedelta = DEFAULT_LOOKBACK,
+        use_data_interval: bool = False,
+        fallback_interval: timedelta | None = None,
         max_calls: int | None = None,
         fields: Sequence[str] | None = None,
         **kwargs: Any,
@@ -129,12 +144,17 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
         self.created_before = created_before
         self.window_field = window_field
         self.lookback = lookback
+        self.use_data_interval = use_data_interval
+        self.fallback_interval = fallback_interval
         self.max_calls = max_calls
         self.fields = fields
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         agent = require_uuid("agent_id", self.agent_id)
-        window = CallWindow.build(
+        window, interval = window_for_run(
+            context,
+            use_data_interval=self.use_data_interval,
+            fallback_interval=self.fallback_interval,
             status=self.status,
             window_field=self.window_field,
             created_after=self.created_after,
@@ -143,6 +163,8 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
         )
         max_calls = require_max_calls(self.max_calls)
         fields = require_fields(self.fields)
+        self.log.info("%s", describe_window(window, interval))
+        context["ti"].xcom_push(key="window", value=window_xcom(window, interval))
         try:
             calls = list_window(self.hook, agent, window, max_calls=max_calls, fields=fields, log=self.log)
         finally:

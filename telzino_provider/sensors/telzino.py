@@ -33,7 +33,15 @@ from telzino_provider.waiting import (
     require_outcome_statuses,
     resolve_event,
 )
-from telzino_provider.windows import DEFAULT_LOOKBACK, CallWindow, require_fields, warn_if_large
+from telzino_provider.windows import (
+    DEFAULT_LOOKBACK,
+    CallWindow,
+    describe_window,
+    require_fields,
+    warn_if_large,
+    window_for_run,
+    window_xcom,
+)
 
 
 class _TelzinoSensor(BaseSensorOperator):
@@ -59,7 +67,7 @@ class _TelzinoSensor(BaseSensorOperator):
     def hook(self) -> TelzinoHook:
         return TelzinoHook(telzino_conn_id=self.telzino_conn_id)
 
-    def validate(self) -> None:
+    def validate(self, context: Context) -> None:
         """Check the rendered arguments; raises TelzinoValidationError naming the field."""
 
     def poll(self) -> Verdict:
@@ -69,7 +77,7 @@ class _TelzinoSensor(BaseSensorOperator):
         raise NotImplementedError
 
     def execute(self, context: Context) -> Any:
-        self.validate()
+        self.validate(context)
         try:
             if not self.deferrable:
                 return super().execute(context)  # poke or reschedule: BaseSensorOperator calls poke()
@@ -138,7 +146,7 @@ class TelzinoOutboundCallSensor(_TelzinoSensor):
             success_statuses, failure_statuses
         )
 
-    def validate(self) -> None:
+    def validate(self, context: Context) -> None:
         self.agent_id = require_uuid("agent_id", self.agent_id)
         self.call_id = require_uuid("call_id", self.call_id)
 
@@ -166,7 +174,8 @@ class TelzinoCompletedCallsSensor(_TelzinoSensor):
     ``ended_at`` the scan starts ``lookback`` earlier).
 
     XCom: the return value is the list of matching calls, newest first (list-item shape, trimmed to
-    ``fields``), ready for ``.expand()`` downstream.
+    ``fields``), ready for ``.expand()`` downstream. Key ``window``: the bounds read (see the list
+    operator).
 
     :param agent_id: the agent whose calls are counted (templated).
     :param status: a status or a list of them (templated); default ``completed``.
@@ -174,6 +183,10 @@ class TelzinoCompletedCallsSensor(_TelzinoSensor):
     :param created_before: exclusive upper bound (templated).
     :param window_field: ``created_at`` or ``ended_at``.
     :param lookback: for ``ended_at``, how much earlier creations are scanned (timedelta).
+    :param use_data_interval: bound the window by the run's data interval (or, for a manual run, the
+        last full interval of the DAG's schedule).
+    :param fallback_interval: with ``use_data_interval``, the window length before ``run_after`` when
+        the DAG's schedule has no intervals.
     :param min_calls: calls needed to finish (at least 1).
     :param fields: keep only these keys of each call.
     :param telzino_conn_id: the Airflow connection id (templated).
@@ -199,6 +212,8 @@ class TelzinoCompletedCallsSensor(_TelzinoSensor):
         created_before: Any = None,
         window_field: str = "created_at",
         lookback: timedelta = DEFAULT_LOOKBACK,
+        use_data_interval: bool = False,
+        fallback_interval: timedelta | None = None,
         min_calls: int = 1,
         fields: Sequence[str] | None = None,
         **kwargs: Any,
@@ -210,13 +225,18 @@ class TelzinoCompletedCallsSensor(_TelzinoSensor):
         self.created_before = created_before
         self.window_field = window_field
         self.lookback = lookback
+        self.use_data_interval = use_data_interval
+        self.fallback_interval = fallback_interval
         self.min_calls = min_calls
         self.fields = fields
         self._window: CallWindow | None = None
 
-    def validate(self) -> None:
+    def validate(self, context: Context) -> None:
         self.agent_id = require_uuid("agent_id", self.agent_id)
-        self._window = CallWindow.build(
+        self._window, interval = window_for_run(
+            context,
+            use_data_interval=self.use_data_interval,
+            fallback_interval=self.fallback_interval,
             status=self.status,
             window_field=self.window_field,
             created_after=self.created_after,
@@ -225,12 +245,13 @@ class TelzinoCompletedCallsSensor(_TelzinoSensor):
         )
         optional_positive("min_calls", self.min_calls)
         self.fields = require_fields(self.fields)
+        self.log.info("%s", describe_window(self._window, interval))
+        context["ti"].xcom_push(key="window", value=window_xcom(self._window, interval))
 
     @property
     def window(self) -> CallWindow:
         if self._window is None:
-            self.validate()
-        assert self._window is not None
+            raise RuntimeError("validate(context) runs first, in execute()")
         return self._window
 
     def poll(self) -> Verdict:

@@ -1,7 +1,9 @@
 """Triggers that wait on the Telzino API in the triggerer.
 
 Both serialize plain JSON (ids, status names, ISO times, an absolute deadline in epoch seconds, the
-connection id; never a secret), look the connection up themselves, and look through the sync
+connection id; never a secret), look the connection up themselves without blocking the event loop
+(:func:`~telzino_provider.version_compat.aget_connection`: it reaches a connection stored in the
+metastore on every version), and look through the sync
 :class:`~telzino_provider.hooks.telzino.TelzinoHook` in a thread (no second HTTP stack). The decision
 logic is :mod:`telzino_provider.waiting`, shared with poke and reschedule mode. They yield exactly one
 event, of the shape documented there. ``run()`` has no side effect, so a restart on another triggerer
@@ -10,15 +12,15 @@ is harmless.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from typing import Any
 
 from telzino_provider.hooks.telzino import TelzinoHook
-from telzino_provider.version_compat import BaseTrigger, TriggerEvent
+from telzino_provider.version_compat import BaseTrigger, TriggerEvent, aget_connection, run_blocking
 from telzino_provider.waiting import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
+    ERROR,
     Verdict,
     poll_call,
     poll_completed_calls,
@@ -75,7 +77,12 @@ class _TelzinoPollingTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = TelzinoHook(telzino_conn_id=self.telzino_conn_id)
+        try:
+            connection = await aget_connection(self.telzino_conn_id)
+        except Exception as err:  # not found, or the supervisor could not be asked: end the wait
+            yield TriggerEvent({"status": ERROR, "message": f"Stopped waiting (error): {err}"})
+            return
+        hook = TelzinoHook(telzino_conn_id=self.telzino_conn_id, connection=connection)
         try:
             event = await wait_in_trigger(
                 partial(self.poll, hook),
@@ -85,7 +92,7 @@ class _TelzinoPollingTrigger(BaseTrigger):
                 max_errors=self.max_consecutive_errors,
             )
         finally:
-            await asyncio.to_thread(hook.close)
+            await run_blocking(hook.close)
         yield TriggerEvent(event)
 
 

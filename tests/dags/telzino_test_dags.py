@@ -13,6 +13,10 @@ try:
     from airflow.sdk import DAG
 except ImportError:  # Airflow 2.x
     from airflow import DAG  # type: ignore[attr-defined,no-redef]
+try:  # Airflow 3.2+
+    from airflow.sdk import CronDataIntervalTimetable
+except ImportError:  # Airflow 2.10 - 3.1
+    from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[no-redef]
 
 from telzino_provider.operators.telzino import (
     TelzinoCreateOutboundCallOperator,
@@ -78,6 +82,35 @@ with DAG(
         window_field="ended_at",
         lookback=timedelta(hours=1),
         fields=["id", "status", "created_at", "ended_at"],
+        **FAST_SENSOR,
+    )
+
+
+# The window from the run (use_data_interval): its data interval; a manual run on Airflow 3 has none
+# and reads the last full hour before it was triggered.
+with DAG(
+    "telzino_test_run_window",
+    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+    start_date=START,
+    catchup=False,
+    params={"agent_id": NO_ID},
+) as run_window_dag:
+    TelzinoListOutboundCallsOperator(
+        task_id="finished_calls",
+        agent_id=AGENT,
+        window_field="ended_at",
+        use_data_interval=True,
+        lookback=timedelta(hours=1),
+        fields=["id", "status", "created_at", "ended_at"],
+    )
+    TelzinoCompletedCallsSensor(
+        task_id="completed_calls",
+        agent_id=AGENT,
+        window_field="ended_at",
+        use_data_interval=True,
+        lookback=timedelta(hours=1),
+        fields=["id", "status", "created_at", "ended_at"],
+        deferrable=True,
         **FAST_SENSOR,
     )
 

@@ -7,7 +7,9 @@ reads once at import. The rest of the suite runs with tests/dags; this process g
 ``AIRFLOW__CORE__DAGS_FOLDER=example_dags`` (and its own AIRFLOW_HOME and SQLite file) from the caller,
 exactly as a user's deployment would see the example DAGs.
 
-Each job is ``{"dag_id", "logical_date": ISO or null, "conf": {...}}``; each result is
+Each job is ``{"dag_id", "logical_date": ISO or null, "conf": {...}}``, or for a run triggered by hand
+``{"dag_id", "manual": true, "run_after": ISO}`` (Airflow 3: no logical date, so no data interval;
+Airflow 2: a manual run at that moment, which has the interval its timetable infers); each result is
 ``{"dag_id", "run_id", "state", "tis": {task_id: {map_index: state}},
 "xcoms": {task_id: {map_index: {key: value}}}}``.
 """
@@ -68,7 +70,12 @@ def main(jobs_path: str, results_path: str) -> None:
     for job in todo:
         dag = bag.dags[job["dag_id"]]
         kwargs = {"run_conf": job.get("conf") or {}}
-        if job.get("logical_date"):  # else now, as `airflow dags test` does
+        if job.get("manual"):
+            when = datetime.fromisoformat(job["run_after"])
+            kwargs.update(
+                {"run_after": when, "logical_date": None} if AIRFLOW_3 else {"execution_date": when}
+            )
+        elif job.get("logical_date"):  # else now, as `airflow dags test` does
             when = datetime.fromisoformat(job["logical_date"])
             kwargs["logical_date" if AIRFLOW_3 else "execution_date"] = when
         started = time.monotonic()

@@ -182,10 +182,12 @@ def test_sync_writes_one_jsonl_file_per_interval_with_transcripts(scenario: dict
         "outcomes": {"completed": len(rows)},
         "missing_transcripts": 0,
         "path": str(path),
+        "window_source": "data_interval",
     }
     assert ret(rerun_a, "summarize") == ret(run_a, "summarize")
     assert set(run_a["xcoms"]) == {"list_finished_calls", "write_jsonl", "summarize"}
-    assert all(set(task["-1"]) == {"return_value"} for task in run_a["xcoms"].values())
+    assert set(run_a["xcoms"]["list_finished_calls"]["-1"]) == {"return_value", "window"}
+    assert all(set(run_a["xcoms"][task]["-1"]) == {"return_value"} for task in ("write_jsonl", "summarize"))
 
 
 def test_call_and_wait_places_one_call_and_reads_its_outcome(scenario: dict[str, Any]) -> None:
