@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import Any
 
 from telzino_provider.call_lines import JsonLinesWriter, redact_line, transcript_of
+from telzino_provider.exceptions import TelzinoValidationError
 from telzino_provider.hooks.telzino import LOG_MARGIN, TelzinoHook
 from telzino_provider.recordings import RecordingCopier, RecordingCounts
 from telzino_provider.storage import ObjectSink, replace_atomically, require_path, sibling
@@ -23,7 +24,15 @@ from telzino_provider.version_compat import (
     Context,
     ObjectStoragePath,
 )
-from telzino_provider.windows import DEFAULT_LOOKBACK, CallWindow, iter_window, require_fields, trim
+from telzino_provider.windows import (
+    DEFAULT_LOOKBACK,
+    CallWindow,
+    describe_window,
+    iter_window,
+    require_fields,
+    trim,
+    window_for_run,
+)
 
 Record = dict[str, Any]
 
@@ -35,6 +44,11 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
     The window works like :class:`~telzino_provider.operators.telzino.TelzinoListOutboundCallsOperator`'s:
     ``created_after`` / ``created_before`` bound ``window_field``; with ``window_field="ended_at"``
     (the default here) consecutive data intervals land every finished call exactly once.
+    ``use_data_interval=True`` takes the bounds from the run, manual runs included.
+
+    In ``destination`` and ``recordings_destination``, ``{window_start}`` and ``{window_end}`` are
+    replaced by the window's bounds (UTC, ``20260611T1200Z``) once it is known: unlike
+    ``{{ data_interval_start }}`` they also name a manual run's object on Airflow 3.
 
     The object is written under a temporary name and moved into place, so a re-run of the same
     window replaces it and a failed run leaves the final name untouched; an empty window writes an
@@ -52,6 +66,11 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
     :param window_field: ``ended_at`` (default) or ``created_at``: the field the bounds apply to.
     :param created_after: inclusive lower bound, datetime or ISO-8601 (templated).
     :param created_before: exclusive upper bound (templated).
+    :param use_data_interval: take the bounds from the DAG run instead (leave ``created_after`` /
+        ``created_before`` unset): its data interval; for a run without one (a manual run on
+        Airflow 3) the last full interval of the DAG's schedule before the run, as the list operator.
+    :param fallback_interval: with ``use_data_interval``, the window length before the run when the
+        schedule has no intervals.
     :param lookback: for ``ended_at``, how much earlier creations are scanned; also the longest a
         call may last for its transcript to be found (default 6 hours).
     :param fields: keep only these keys of each call (the transcript and recording are added).
@@ -85,6 +104,8 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         created_after: Any = None,
         created_before: Any = None,
         lookback: timedelta = DEFAULT_LOOKBACK,
+        use_data_interval: bool = False,
+        fallback_interval: timedelta | None = None,
         fields: Sequence[str] | None = None,
         include_transcripts: bool = True,
         include_recordings: bool = False,
@@ -104,6 +125,8 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         self.created_after = created_after
         self.created_before = created_before
         self.lookback = lookback
+        self.use_data_interval = use_data_interval
+        self.fallback_interval = fallback_interval
         self.fields = fields
         self.include_transcripts = include_transcripts
         self.include_recordings = include_recordings
@@ -119,8 +142,8 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         agent = require_uuid("agent_id", self.agent_id)
         window = self._window(context)
         fields = require_fields(self.fields)
-        destination = require_path("destination", self.destination)
-        folder = self._recordings_folder(destination) if self.include_recordings else None
+        destination = require_path("destination", name_for_window("destination", self.destination, window))
+        folder = self._recordings_folder(destination, window) if self.include_recordings else None
         try:
             result = self._land(agent, window, fields, destination, folder)
         finally:
@@ -131,18 +154,23 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
     # -- steps --------------------------------------------------------------------------------
 
     def _window(self, context: Context) -> CallWindow:
-        return CallWindow.build(
+        window, interval = window_for_run(
+            context,
+            use_data_interval=self.use_data_interval,
+            fallback_interval=self.fallback_interval,
             status=self.status,
             window_field=self.window_field,
             created_after=self.created_after,
             created_before=self.created_before,
             lookback=self.lookback,
         )
+        self.log.info("%s", describe_window(window, interval))
+        return window
 
-    def _recordings_folder(self, destination: ObjectStoragePath) -> ObjectStoragePath:
+    def _recordings_folder(self, destination: ObjectStoragePath, window: CallWindow) -> ObjectStoragePath:
         if self.recordings_destination in (None, ""):
             return sibling(destination, "recordings")
-        value = self.recordings_destination
+        value = name_for_window("recordings_destination", self.recordings_destination, window)
         if isinstance(value, str):  # a folder: give require_path an object name to check, then drop it
             return require_path("recordings_destination", value.rstrip("/") + "/_").parent
         return require_path("recordings_destination", value)
@@ -246,13 +274,29 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
                 events[outlet].extra = extra
 
 
+WINDOW_PLACEHOLDERS = ("{window_start}", "{window_end}")
+
+
+def name_for_window(field: str, value: Any, window: CallWindow) -> Any:
+    """``value`` with ``{window_start}`` / ``{window_end}`` replaced by the window's bounds."""
+    if not isinstance(value, str) or not any(token in value for token in WINDOW_PLACEHOLDERS):
+        return value
+    for token, bound in zip(WINDOW_PLACEHOLDERS, (window.start, window.end), strict=True):
+        if token in value:
+            if bound is None:
+                raise TelzinoValidationError(field, f"{token} needs a window bounded on that side")
+            value = value.replace(token, bound.strftime("%Y%m%dT%H%MZ"))
+    return value
+
+
 def destination_asset(destination: object) -> Asset | None:
     """The Asset a destination is announced as: the object itself, or, when its name is templated,
-    the folder in front of the first template expression. None when nothing static is left."""
+    the folder in front of the first template expression or placeholder. None when nothing static
+    is left."""
     uri = str(destination).strip()
-    if "{{" in uri or "{%" in uri:
-        cut = min(i for i in (uri.find("{{"), uri.find("{%")) if i >= 0)
-        uri = uri[:cut].rpartition("/")[0]
+    cuts = [i for marker in ("{{", "{%", *WINDOW_PLACEHOLDERS) if (i := uri.find(marker)) >= 0]
+    if cuts:
+        uri = uri[: min(cuts)].rpartition("/")[0]
     scheme, sep, rest = uri.partition("://")
     if not sep or not scheme or not rest.strip("/"):
         return None

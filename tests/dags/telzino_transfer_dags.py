@@ -14,6 +14,10 @@ try:
     from airflow.sdk import DAG
 except ImportError:  # Airflow 2.x
     from airflow import DAG  # type: ignore[attr-defined,no-redef]
+try:  # Airflow 3.2+
+    from airflow.sdk import CronDataIntervalTimetable
+except ImportError:  # Airflow 2.10 - 3.1
+    from airflow.timetables.interval import CronDataIntervalTimetable  # type: ignore[no-redef]
 
 from telzino_provider.transfers.telzino_to_object_storage import TelzinoCallsToObjectStorageOperator
 
@@ -56,5 +60,21 @@ with DAG(
         status=["completed", "failed"],
         fields=["id", "to_number", "status", "summary_text", "ended_at"],
         redact=True,
+        retries=0,
+    )
+
+# Hourly, the window from the run (a manual run: the last full hour), the object named by it.
+with DAG(
+    "telzino_test_to_storage_hourly",
+    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+    start_date=START,
+    catchup=False,
+    params={"agent_id": NO_ID},
+) as hourly_dag:
+    TelzinoCallsToObjectStorageOperator(
+        task_id="land",
+        agent_id="{{ params.agent_id }}",
+        destination=LANDING + "/hourly/calls_{window_start}_{window_end}.jsonl",
+        use_data_interval=True,
         retries=0,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +229,35 @@ def test_a_failure_mid_write_leaves_no_object_under_the_final_name(
     assert [p.name for p in LANDING.iterdir() if p.name.startswith(".midway")] == []
 
 
+def test_a_manual_run_lands_the_last_full_hour_under_its_name(
+    airflow_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.airflow_helpers import emulator_conn_env
+
+    t0 = datetime(2026, 1, 1, 10, tzinfo=timezone.utc)
+    triggered = t0 + timedelta(hours=2, minutes=20)  # reads [11:00, 12:00)
+    with TelzinoEmulator(start_time=triggered) as emu:
+        emulator_conn_env(monkeypatch, emu)
+        emu.seed_calls(40, start=t0, end=t0 + timedelta(hours=2))
+        start, end = t0 + timedelta(hours=1), t0 + timedelta(hours=2)
+        truth = [c["id"] for c in emu.calls() if (e := ended(c)) is not None and start <= e < end]
+        if not AIRFLOW_V_3_0_PLUS:
+            load_dag("telzino_test_to_storage_hourly", DAGS).sync_to_db()
+
+        run = run_dag(
+            "telzino_test_to_storage_hourly",
+            conf={"agent_id": emu.agent_id},
+            run_after=triggered,
+            manual=True,
+            filename=DAGS,
+        )
+
+    assert state_of(run.state) == "success"
+    path = LANDING / "hourly" / "calls_20260101T1100Z_20260101T1200Z.jsonl"
+    assert truth and sorted(line["id"] for line in read_lines(path)) == sorted(truth)
+    assert xcom(run, "land")["window"] == [start.isoformat(), end.isoformat()]
+
+
 def test_redact_masks_phone_numbers_in_what_lands(airflow_db: None, telzino_conn: TelzinoEmulator) -> None:
     now = telzino_conn.now()
     context = f"Call back on {PHONE} or +442071838750 if needed."
@@ -330,6 +359,7 @@ def test_a_transient_recording_error_is_retried(telzino_conn: TelzinoEmulator, t
         ("s3://bucket/telzino/{{ ds }}/calls.jsonl.gz", "s3://bucket/telzino"),
         ("file:///data/calls_{{ ts_nodash }}.jsonl", "file:///data"),
         ("{{ var.value.target }}/calls.jsonl", None),
+        ("file:///data/hourly/calls_{window_start}.jsonl", "file:///data/hourly"),
     ],
 )
 def test_the_outlet_is_the_destination_or_its_static_folder(destination: str, expected: str | None) -> None:
