@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("full_pull", "incremental", "memory", "waiting", "overhead", "history")
+BENCHMARKS = ("full_pull", "incremental", "memory", "waiting", "overhead", "history", "landing")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -25,7 +25,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency", type=float, default=0.005, help="emulator latency per request, s")
     parser.add_argument("--rounds", type=int, default=25, help="rounds for benchmarks 1 and 5 (>= 5)")
     parser.add_argument("--slow-rounds", type=int, default=5, help="rounds for benchmarks 2 and 3 (>= 5)")
-    parser.add_argument("--only", default="1,2,3,4,5,6", help="comma-separated benchmark numbers")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7", help="comma-separated benchmark numbers")
     parser.add_argument("--output", type=Path, default=HERE / "results.json", help="where to write JSON")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 round: checks it runs")
     args = parser.parse_args(argv)
@@ -44,6 +44,7 @@ def sizes(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "waiting": {"triggers": 10, "poll_interval": 0.1, "speed": 100.0, "stress_interval": None},
             "overhead": {"calls": 300, "rounds": 1, "sampled_pulls": 2, "profiled_pulls": 1},
             "history": {"counts": (300, 1_200), "per_day": 300},
+            "landing": {"calls": 300, "rounds": 1},
         }
     return {
         "full_pull": {"calls": 10_000, "rounds": args.rounds},
@@ -52,6 +53,7 @@ def sizes(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         "waiting": {"triggers": 200, "poll_interval": 1.0, "speed": 10.0, "stress_interval": 0.2},
         "overhead": {"calls": 10_000, "rounds": args.rounds},
         "history": {"counts": (10_000, 100_000), "per_day": 3_333},
+        "landing": {"calls": 100_000, "rounds": args.slow_rounds},
     }
 
 
@@ -79,11 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     log_path = home / "bench.log"
     out = redirect_stdout(log_path)
 
-    from benchmarks import full_pull, history, incremental, memory, overhead, report, waiting
+    from benchmarks import full_pull, history, incremental, landing, memory, overhead, report, waiting
     from benchmarks.common import machine
     from benchmarks.emulator_server import EmulatorProcess
 
-    modules = dict(zip(BENCHMARKS, (full_pull, incremental, memory, waiting, overhead, history), strict=True))
+    modules = dict(
+        zip(BENCHMARKS, (full_pull, incremental, memory, waiting, overhead, history, landing), strict=True)
+    )
     wanted = {BENCHMARKS[int(n) - 1] for n in args.only.split(",") if n.strip()}
     config = sizes(args)
     results: dict[str, Any] = {}
