@@ -26,7 +26,7 @@ import requests
 
 from telzino_provider import __version__
 from telzino_provider.exceptions import TelzinoApiError
-from telzino_provider.storage import child, replace_atomically
+from telzino_provider.storage import child, replace_atomically, url_of
 from telzino_provider.transport.retry import RETRY_STATUSES, RetryPolicy
 from telzino_provider.version_compat import ObjectStoragePath
 
@@ -119,12 +119,12 @@ class RecordingCopier:
         size = int(advertised) if advertised and advertised.isdigit() else None
         if size is not None and _size_of(target) == size:
             self.counts.skipped += 1
-            return {"uri": str(target), "bytes": size}
+            return {"uri": url_of(target), "bytes": size}
         with replace_atomically(target) as sink:
             for chunk in response.iter_content(CHUNK_BYTES):
                 sink.write(chunk)
         self.counts.stored += 1
-        return {"uri": str(target), "bytes": sink.stored_bytes}
+        return {"uri": url_of(target), "bytes": sink.stored_bytes}
 
 
 def _size_of(path: ObjectStoragePath) -> int | None:

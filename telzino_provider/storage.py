@@ -54,6 +54,13 @@ def require_path(field: str, value: object) -> ObjectStoragePath:
     return path
 
 
+def url_of(path: ObjectStoragePath) -> str:
+    """The object's URL without the connection id Airflow may keep in it (``s3://conn@bucket/key``
+    -> ``s3://bucket/key``): what XComs, Asset URIs and the lines name."""
+    location = path.path
+    return f"{path.protocol}://{location}" if path.protocol else str(path)
+
+
 def child(folder: ObjectStoragePath, name: str) -> ObjectStoragePath:
     """``folder / name``, keeping the folder's connection and options."""
     with warnings.catch_warnings():

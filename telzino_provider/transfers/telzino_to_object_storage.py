@@ -5,6 +5,7 @@ The reference (every parameter, the line format, what the filesystems offer) is 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from functools import cached_property
@@ -14,7 +15,7 @@ from telzino_provider.call_lines import JsonLinesWriter, redact_line, transcript
 from telzino_provider.exceptions import TelzinoValidationError
 from telzino_provider.hooks.telzino import LOG_MARGIN, TelzinoHook
 from telzino_provider.recordings import RecordingCopier, RecordingCounts
-from telzino_provider.storage import ObjectSink, replace_atomically, require_path, sibling
+from telzino_provider.storage import ObjectSink, replace_atomically, require_path, sibling, url_of
 from telzino_provider.transcript_join import LOG_DELAY_MARGIN, join_transcripts
 from telzino_provider.validation import require_uuid
 from telzino_provider.version_compat import (
@@ -206,7 +207,7 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         counts = copier.counts if copier is not None else RecordingCounts()
         self._log_result(agent, window, destination, writer.lines, sink, missing, counts)
         return {
-            "uri": str(destination),
+            "uri": url_of(destination),
             "calls": writer.lines,
             "bytes": sink.stored_bytes,
             "window": window_bounds(window),
@@ -293,7 +294,8 @@ def destination_asset(destination: object) -> Asset | None:
     """The Asset a destination is announced as: the object itself, or, when its name is templated,
     the folder in front of the first template expression or placeholder. None when nothing static
     is left."""
-    uri = str(destination).strip()
+    uri = url_of(destination) if isinstance(destination, ObjectStoragePath) else str(destination).strip()
+    uri = re.sub(r"^([a-z0-9+.-]+://)[^/@{]*@", r"\1", uri)  # no connection id in an Asset URI
     cuts = [i for marker in ("{{", "{%", *WINDOW_PLACEHOLDERS) if (i := uri.find(marker)) >= 0]
     if cuts:
         uri = uri[: min(cuts)].rpartition("/")[0]

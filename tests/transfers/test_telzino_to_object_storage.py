@@ -360,6 +360,7 @@ def test_a_transient_recording_error_is_retried(telzino_conn: TelzinoEmulator, t
         ("file:///data/calls_{{ ts_nodash }}.jsonl", "file:///data"),
         ("{{ var.value.target }}/calls.jsonl", None),
         ("file:///data/hourly/calls_{window_start}.jsonl", "file:///data/hourly"),
+        ("s3://my_conn@bucket/telzino/{{ ds }}.jsonl", "s3://bucket/telzino"),
     ],
 )
 def test_the_outlet_is_the_destination_or_its_static_folder(destination: str, expected: str | None) -> None:
