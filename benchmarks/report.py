@@ -295,6 +295,17 @@ def _history(r: dict[str, Any]) -> list[Row]:
                 r["sync_flat"],
             )
         )
+        rerun = r["by_count"][str(count)].get("rerun")
+        if rerun is not None:
+            out.append(
+                row(
+                    name,
+                    "sync example, rerun of the hour 2 days ago: requests",
+                    str(rerun["requests"]),
+                    f"{rerun['list_requests']} list + {rerun['log_requests']} call-log; "
+                    f"{rerun['calls']} calls",
+                )
+            )
     return out
 
 

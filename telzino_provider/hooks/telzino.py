@@ -42,6 +42,9 @@ TimeArg = datetime | str | None
 #: How long before a call's ``created_at`` a transcript scan still reads call logs: a call's log is
 #: never created before the call; the margin absorbs clock differences between the API's services.
 LOG_MARGIN = timedelta(minutes=5)
+#: How long after a call ended :meth:`TelzinoHook.get_call_transcripts` still expects its log to be
+#: created: newer logs are skipped, so a rerun of an old interval does not read every log since.
+LOG_LATEST = timedelta(days=1)
 
 
 class TelzinoHook(BaseHook):
@@ -281,7 +284,12 @@ class TelzinoHook(BaseHook):
         return itertools.islice(logs, cap) if cap else logs
 
     def get_transcripts(
-        self, agent_id: str, transcript_ids: Iterable[str | None], *, since: TimeArg = None
+        self,
+        agent_id: str,
+        transcript_ids: Iterable[str | None],
+        *,
+        since: TimeArg = None,
+        until: TimeArg = None,
     ) -> dict[str, dict[str, Any]]:
         """Find several calls' transcripts in one pass over the call logs; missing ids are left out.
 
@@ -290,11 +298,13 @@ class TelzinoHook(BaseHook):
         ``since``, at the first call log created more than :data:`LOG_MARGIN` before ``since``: a
         call's log is never created before its call, so the cost then follows the calls asked about
         (a page or two beyond them), not the agent's history, even for a log not listed yet. Without
-        ``since`` a missing id costs every page of the agent's call logs.
+        ``since`` a missing id costs every page of the agent's call logs. With ``until``, the logs
+        created from then on are skipped by a search instead of read (for calls that ended long ago).
 
         :param agent_id: the agent's UUID.
         :param transcript_ids: the calls' ``transcript_id`` values.
         :param since: the earliest ``created_at`` of those calls (datetime or ISO-8601).
+        :param until: no log of those calls was created at or after this moment.
         """
         wanted = {
             require_opaque_id("transcript_ids", tid)
@@ -302,10 +312,13 @@ class TelzinoHook(BaseHook):
             if tid is not None and tid != ""
         }
         start = to_utc("since", since)
+        end = to_utc("until", until)
         found: dict[str, dict[str, Any]] = {}
         if not wanted:
             return found
-        logs = self.iter_call_logs(agent_id, created_after=start - LOG_MARGIN if start else None)
+        logs = self.iter_call_logs(
+            agent_id, created_after=start - LOG_MARGIN if start else None, created_before=end
+        )
         for entry in logs:
             if entry.get("id") in wanted:
                 found[entry["id"]] = entry
@@ -327,7 +340,9 @@ class TelzinoHook(BaseHook):
         self, agent_id: str, calls: Iterable[dict[str, Any]]
     ) -> dict[str, dict[str, Any]]:
         """The transcripts of ``calls`` (call records or list items, e.g. a list operator's XCom),
-        keyed by ``transcript_id``: :meth:`get_transcripts` bounded by the oldest call's ``created_at``.
+        keyed by ``transcript_id``: :meth:`get_transcripts` bounded by the oldest call's ``created_at``
+        and by :data:`LOG_LATEST` after the newest call's ``ended_at`` (its ``created_at`` if it has
+        none), so the requests follow these calls whenever they were placed.
 
         :param calls: dicts with ``transcript_id`` and ``created_at`` (calls without a transcript id
             are skipped).
@@ -340,7 +355,9 @@ class TelzinoHook(BaseHook):
                 "calls", "each call needs its created_at to bound the scan; keep 'created_at' in fields"
             )
         since = min(_utc("calls", call["created_at"]) for call in with_log)
-        return self.get_transcripts(agent_id, [call["transcript_id"] for call in with_log], since=since)
+        last = max(_utc("calls", call.get("ended_at") or call["created_at"]) for call in with_log)
+        ids = [call["transcript_id"] for call in with_log]
+        return self.get_transcripts(agent_id, ids, since=since, until=last + LOG_LATEST)
 
     # -- internals ----------------------------------------------------------------------------
 

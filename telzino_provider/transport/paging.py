@@ -28,9 +28,12 @@ Page = dict[str, Any]
 Entry = tuple[datetime, dict[str, Any]]
 
 
-def iter_pages(fetch: Callable[[int], Any], label: str, path: str) -> Iterator[tuple[int, list[Any], Page]]:
-    """Yield ``(page_number, items, pagination)`` from page 1 while the server says there is more."""
-    page = 1
+def iter_pages(
+    fetch: Callable[[int], Any], label: str, path: str, *, first: int = 1, last: int | None = None
+) -> Iterator[tuple[int, list[Any], Page]]:
+    """Yield ``(page_number, items, pagination)`` from page ``first`` while the server says there is
+    more, up to page ``last`` if given."""
+    page = first
     bound: int | None = None
     while True:
         body = fetch(page)
@@ -39,7 +42,7 @@ def iter_pages(fetch: Callable[[int], Any], label: str, path: str) -> Iterator[t
             total_pages = pagination.get("totalPages")
             bound = 2 * (total_pages if isinstance(total_pages, int) else 0) + EXTRA_PAGE_ALLOWANCE
         yield page, items, pagination
-        if not items or not pagination.get("hasNext"):
+        if not items or not pagination.get("hasNext") or page == last:
             return
         page += 1
         if page > bound:
@@ -67,14 +70,79 @@ def iter_newest_first(
     still, so the stop costs at most one page beyond the window) and for skipping items that arrived
     after reading began (the list's reported ``total`` must have grown enough to explain them). If the
     order does not hold, it warns, reads every page to the end and de-duplicates by id, so no item
-    that existed when reading began is dropped.
+    that existed when reading began is dropped. With ``created_before``, the pages of newer items
+    are skipped by a search (:func:`_skip_to_window`), so an old window costs its own pages.
     """
     reader = _Reader(label, created_after, created_before)
-    for page, items, pagination in iter_pages(fetch, label, path):
+    fetch, start = _skip_to_window(fetch, path, created_before, reader)
+    for page, items, pagination in iter_pages(fetch, label, path, first=start):
         yield from reader.page(page, items, pagination)
         _log_page(label, page, pagination, reader.count, done=reader.done)
         if reader.done:
             return
+    if start > 1 and reader.seen_all is not None:
+        # Pages were skipped on the strength of an order that turned out not to hold: read them too.
+        for page, items, pagination in iter_pages(fetch, label, path, last=start - 1):
+            yield from reader.page(page, items, pagination)
+            _log_page(label, page, pagination, reader.count)
+
+
+def _skip_to_window(
+    fetch: Callable[[int], Any], path: str, before: datetime | None, reader: _Reader
+) -> tuple[Callable[[int], Any], int]:
+    """``(fetch, first page to read)``: past the pages whose calls are all newer than ``before``.
+
+    A window that ended long ago would otherwise cost every page of the calls created since. Pages
+    2, 4, 8, ... are probed until one reaches the window, then a binary search finds the first such
+    page: about 2 log2(pages) requests. Items only move towards later pages as new ones arrive, so no
+    page before the one found can hold a call of the window later on. A probe that is not sorted
+    newest first cancels the skip.
+    """
+    if before is None:
+        return fetch, 1
+    # The last page read here is served again if reading starts there; an earlier one is stale: it
+    # was read before later probes, while newer calls kept pushing the window's calls onwards.
+    last: dict[int, Any] = {1: fetch(1)}
+
+    def probe(page: int) -> bool | None:
+        last.clear()
+        last[page] = fetch(page)
+        return _all_newer(_split(last[page], path)[0], before)
+
+    def fetch_from(page: int) -> Callable[[int], Any]:
+        return lambda number: last.pop(number) if number in last and number == page else fetch(number)
+
+    items, pagination = _split(last[1], path)
+    total_pages = pagination.get("totalPages")
+    if not _all_newer(items, before) or not pagination.get("hasNext") or not isinstance(total_pages, int):
+        return fetch_from(1), 1
+    low, high, page = 1, total_pages, 2  # page `low` is all newer than the window
+    while page < total_pages:
+        newer = probe(page)
+        if newer is None:
+            return fetch_from(1), 1
+        if not newer:
+            high = page
+            break
+        low, page = page, page * 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        newer = probe(middle)
+        if newer is None:
+            return fetch_from(1), 1
+        low, high = (middle, high) if newer else (low, middle)
+    total = pagination.get("total")
+    reader.prime(items, total if isinstance(total, int) else None, offset=(high - 1) * len(items))
+    log.debug("%s: pages 1 to %d are newer than the window; reading from page %d", path, high - 1, high)
+    return fetch_from(high), high
+
+
+def _all_newer(items: list[Any], before: datetime) -> bool | None:
+    """Whether a page's items are all at or after ``before``; None if the page is not newest first."""
+    stamps = [parse_api_timestamp(item["created_at"]) for item in items]
+    if any(a < b for a, b in zip(stamps, stamps[1:], strict=False)):
+        return None
+    return bool(stamps) and stamps[-1] >= before
 
 
 class _Reader:
@@ -99,33 +167,46 @@ class _Reader:
         stamped = [(parse_api_timestamp(item["created_at"]), item) for item in items]
         total = pagination.get("total")
         total = total if isinstance(total, int) and not isinstance(total, bool) else None
-        if number == 1:
+        if number == 1 and self.offset == 0:
             self.head = max((ts for ts, _ in stamped), default=None)
             self.first_total = total
         page_ids = self.recent.new_page(len(items))
+        after, before = self.after, self.before
         for index, (created, item) in enumerate(stamped):
-            if self.seen_all is None and not self._in_order(created, item["id"], index, total, number):
-                continue
+            item_id = item["id"]
             if self.seen_all is not None:
-                if item["id"] in self.seen_all:
+                if item_id in self.seen_all:
                     continue
-                self.seen_all.add(item["id"])
-            page_ids.add(item["id"])
-            if self._in_window(created):
-                self.count += 1
-                yield created, item
+                self.seen_all.add(item_id)
+            elif self.cursor is None or created < self.cursor:  # older than all read: the usual case
+                self.cursor = created
+                self.confirmed = self.past_window
+            elif not self._in_order(created, item_id, index, total, number):
+                continue
+            page_ids.add(item_id)
+            if before is not None and created >= before:
+                continue
+            if after is not None and created < after:
+                self.past_window = self.past_window or self.seen_all is None
+                continue
+            self.count += 1
+            yield created, item
         self.offset += len(items)
         self.done = self.seen_all is None and self.past_window and self.confirmed
 
+    def prime(self, first_page: list[Any], total: int | None, *, offset: int) -> None:
+        """Start from a later page: page 1 (``first_page``, its ``total``) was read while skipping."""
+        self.head = max((parse_api_timestamp(item["created_at"]) for item in first_page), default=None)
+        self.first_total = total
+        self.offset = offset
+
     def _in_order(self, created: datetime, item_id: str, index: int, total: int | None, page: int) -> bool:
-        """Whether to go on with this item under the newest-first order; switches to reading
-        everything (and returns True) when the item shows that the order does not hold."""
+        """For an item not older than every item read so far: whether to go on with it. Switches to
+        reading everything (and returns True) when the item shows that the order does not hold."""
         if item_id in self.recent:
             return False  # a repeat, pushed onto this page by new items
-        if self.cursor is None or created <= self.cursor:
-            if self.past_window:
-                self.confirmed = True
-            self.cursor = created
+        if created == self.cursor:
+            self.confirmed = self.past_window
             return True
         if self.head is not None and created > self.head and self._grown_past(self.offset + index, total):
             return False  # new since reading began, pushed this far by a burst of new items
@@ -136,6 +217,7 @@ class _Reader:
             page,
         )
         self.seen_all = self.recent.all()
+        self.seen_all.add(item_id)
         return True
 
     def _grown_past(self, position: int, total: int | None) -> bool:
@@ -143,14 +225,6 @@ class _Reader:
         if total is None or self.first_total is None:
             return False  # nothing proves it: treat as disorder, the safe side
         return total - self.first_total > position
-
-    def _in_window(self, created: datetime) -> bool:
-        if self.before is not None and created >= self.before:
-            return False
-        if self.after is not None and created < self.after:
-            self.past_window = self.past_window or self.seen_all is None
-            return False
-        return True
 
 
 class RecentIds:

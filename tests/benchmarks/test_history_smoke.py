@@ -29,6 +29,7 @@ def test_history_join_and_sync_run_cost_the_same_at_every_size(server: EmulatorP
     assert small["sync"] == large["sync"] and result["sync_flat"] is True and result["join_met"] is True
     # without the bound, the not-yet-listed transcript costs every page of call logs
     assert large["join"]["unbounded_log_requests"] == 12 > small["join"]["unbounded_log_requests"]
+    assert large["rerun"]["requests"] > 0  # the hour two days back, for the old-window search
     rows = report.rows({"history": result})
     assert [r["met"] for r in rows if r["target"]] == ["yes"] * 4
 

@@ -80,3 +80,18 @@ def test_a_call_list_served_oldest_first_still_yields_the_window(telzino_conn, c
         got = TelzinoHook().list_outbound_calls(telzino_conn.agent_id, created_after=after, page_size=10)
     assert sorted(c["id"] for c in got) == sorted(c["id"] for c in seeded[:20])
     assert "not sorted newest first" in caplog.text
+
+
+def test_a_window_that_ended_long_ago_costs_its_own_pages_not_the_newer_history(telzino_conn):
+    now = telzino_conn.now()
+    seeded = telzino_conn.seed_calls(3000, start=now - timedelta(days=30), end=now - timedelta(hours=1))
+    telzino_conn.clear_requests()
+    start, end = now - timedelta(days=21), now - timedelta(days=20)
+    got = TelzinoHook().list_outbound_calls(
+        telzino_conn.agent_id, created_after=start, created_before=end, page_size=10
+    )
+    expected = [c["id"] for c in seeded if start.isoformat() <= c["created_at"] < end.isoformat()]
+    assert [c["id"] for c in got] == expected and len(expected) > 50
+    newer_pages = sum(c["created_at"] >= end.isoformat() for c in seeded) // 10  # about 200
+    # about 2 log2(300) probes, then the window's pages and one more; not the ~200 newer pages
+    assert len(list_queries(telzino_conn)) <= 2 * 9 + len(expected) // 10 + 3 < newer_pages

@@ -78,6 +78,20 @@ def test_a_transcript_not_listed_yet_costs_a_page_or_two_not_the_history(telzino
     assert log_requests(telzino_conn) == 16
 
 
+def test_transcripts_of_calls_that_ended_long_ago_skip_the_newer_logs(telzino_conn):
+    now = telzino_conn.now()
+    seeded = telzino_conn.seed_calls(
+        10_000, start=now - timedelta(days=30), end=now, outcomes={"completed": 1}
+    )
+    telzino_conn.clear_requests()
+    noon = seeded[6000]["ended_at"][:10] + "T12"  # an hour about 18 days ago
+    hour = [c for c in seeded if c["ended_at"].startswith(noon)]
+    found = TelzinoHook().get_call_transcripts(telzino_conn.agent_id, hour)
+    assert set(found) == {c["transcript_id"] for c in hour} and hour
+    # about 2 log2(100) probes and the hour's page or two, not the ~60 pages of logs since
+    assert log_requests(telzino_conn) <= 2 * 7 + 3
+
+
 def test_call_logs_listed_by_start_time_are_read_whole_with_a_warning(telzino_conn, caplog):
     emu = telzino_conn
     now = emu.now()

@@ -24,9 +24,11 @@ class ListSource:
         self.items, self.page_size, self.on_page = items, page_size, on_page
         self.has_next_forever = has_next_forever
         self.requests = 0
+        self.pages: list[int] = []
 
     def __call__(self, page: int) -> dict:
         self.requests += 1
+        self.pages.append(page)
         start = (page - 1) * self.page_size
         data = self.items[start : start + self.page_size]
         total_pages = -(-len(self.items) // self.page_size)
@@ -128,6 +130,53 @@ def test_calls_newer_than_the_read_need_the_list_to_have_grown(caplog):
     assert set(got) >= {f"call-{n}" for n in range(12, 0, -1)}  # nothing that existed is lost
     assert len(got) == len(set(got))
     assert "not sorted newest first" in caplog.text
+
+
+def window(after: int, before: int) -> dict:
+    return {"created_after": T0 + timedelta(minutes=after), "created_before": T0 + timedelta(minutes=before)}
+
+
+def test_a_window_that_ended_long_ago_skips_the_newer_pages():
+    source = ListSource([item(n) for n in range(999, -1, -1)], page_size=10)
+    got = read(source, **window(300, 350))
+    assert got == [f"call-{n}" for n in range(349, 299, -1)]
+    assert source.requests <= 2 * 7 + 6 + 1  # probes (log2 of 100 pages, twice), the window, one more
+    assert 66 in source.pages and source.pages[-5:] == [67, 68, 69, 70, 71]  # calls 349..300: pages 66-70
+
+
+def test_skipping_while_new_calls_arrive_loses_and_repeats_nothing():
+    counter = iter(range(5000, 5100))
+
+    def grow(items):  # 7 new calls after each request, for the first 14 requests
+        for n in [next(counter, None) for _ in range(7)]:
+            if n is not None:
+                items.insert(0, item(n))
+
+    source = ListSource([item(n) for n in range(999, -1, -1)], page_size=10, on_page=grow)
+    got = read(source, **window(300, 350))
+    assert got == [f"call-{n}" for n in range(349, 299, -1)]
+
+
+def test_skipped_pages_are_read_after_all_if_the_order_breaks_later(caplog):
+    items = [item(n) for n in range(99, -1, -1) if n not in (35, 90)]
+    items.insert(12, item(35))  # a call of the window on page 3, which no probe reads
+    items.insert(70, item(90))  # disorder on a page read after the skip
+    source = ListSource(items, page_size=5)
+    with caplog.at_level(logging.WARNING):
+        got = read(source, **window(20, 40))
+    assert sorted(got) == sorted(f"call-{n}" for n in range(20, 40))
+    assert "not sorted newest first" in caplog.text
+    assert 3 in source.pages and source.pages.index(3) > source.pages.index(14)
+
+
+def test_a_probe_out_of_order_cancels_the_skip(caplog):
+    items = [item(n) for n in range(99, -1, -1)]
+    items[5], items[6] = items[6], items[5]  # page 2, the first probe, is out of order
+    source = ListSource(items, page_size=5)
+    with caplog.at_level(logging.WARNING):
+        got = read(source, **window(20, 40))
+    assert sorted(got) == sorted(f"call-{n}" for n in range(20, 40))
+    assert source.pages[:4] == [1, 2, 1, 2]  # no further probe: reading starts over from page 1
 
 
 def test_head_inserts_never_duplicate_or_drop():
