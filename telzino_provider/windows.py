@@ -152,7 +152,7 @@ class RunInterval:
 
 def run_interval(context: Any, *, fallback_interval: object = None) -> RunInterval:
     """The interval a task of this DAG run should read: the one function every window-reading task
-    (list, sensor, transfer) calls with its task context.
+    (the list operator, the completed-calls sensor, any other) calls with its task context.
 
     1. The run's data interval, when it has a non-empty one (scheduled runs, catchup, backfill,
        Airflow 2 manual runs, Airflow 3 manual runs given a logical date).

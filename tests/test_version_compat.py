@@ -8,7 +8,9 @@ fails here on the version where it matters.
 from __future__ import annotations
 
 import ast
+import asyncio
 import importlib
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -255,3 +257,184 @@ def test_connection_form_as_this_versions_ui_builds_it():
         form["fields"]["max_retries"]["description"] == CONN_FIELDS["max_retries"]["description"]
     )
     assert from_provider_info is vc.CONN_FIELDS_IN_PROVIDER_INFO
+
+
+# -- triggers: the connection lookup inside the triggerer's event loop ----------------------------
+
+METASTORE_CONN = "telzino_metastore_only"  # no AIRFLOW_CONN_* for it: only the metastore has it
+
+
+class _FakeSupervisor:
+    """The triggerer supervisor's end of the comms socket (Airflow 3): answers GetConnection from
+    "the metastore" after a delay, records every request, acknowledges the rest."""
+
+    def __init__(self, sock: Any, delay: float) -> None:
+        import threading
+
+        self.sock, self.delay, self.received = sock, delay, []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        import msgspec
+        from airflow.sdk.exceptions import ErrorType
+        from airflow.sdk.execution_time.comms import (
+            ConnectionResult,
+            ErrorResponse,
+            _RequestFrame,
+            _ResponseFrame,
+        )
+
+        decoder = msgspec.msgpack.Decoder(_RequestFrame)
+        while True:
+            head = self._read(4)
+            if head is None:
+                return
+            frame = decoder.decode(self._read(int.from_bytes(head, "big")))
+            kind = (frame.body or {}).get("type")
+            self.received.append(kind)
+            if kind == "GetConnection" and frame.body["conn_id"] == METASTORE_CONN:
+                time.sleep(self.delay)  # a slow API server: the event loop must keep running meanwhile
+                fields = {"conn_id": METASTORE_CONN, "conn_type": "telzino", "host": "http://127.0.0.1:9"}
+                unset = {"schema": None, "login": None, "port": None, "extra": None}
+                conn = ConnectionResult(**fields, **unset, password="tok-from-metastore")
+                reply = _ResponseFrame(id=frame.id, body=conn.model_dump(by_alias=True))
+            elif kind == "GetConnection":  # the supervisor passes the API's ErrorResponse on as the body
+                missing = ErrorResponse(
+                    error=ErrorType.CONNECTION_NOT_FOUND, detail={"conn_id": frame.body["conn_id"]}
+                )
+                reply = _ResponseFrame(id=frame.id, body=missing.model_dump())
+            else:
+                reply = _ResponseFrame(id=frame.id)
+            self.sock.sendall(reply.as_bytes())
+
+    def _read(self, n: int) -> bytes | None:
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return data
+
+
+async def _with_triggerer_comms(body: Any, delay: float) -> tuple[Any, list[str], int]:
+    """Run ``body()`` in this event loop with Airflow's own TriggerCommsDecoder installed as the trigger
+    process's SUPERVISOR_COMMS (as the triggerer does), talking to a fake supervisor over a socket.
+    Returns the body's result, the request types the supervisor saw and how often the loop ticked."""
+    import socket
+
+    from airflow.jobs.triggerer_job_runner import TriggerCommsDecoder
+    from airflow.sdk.execution_time import task_runner
+
+    server, client = socket.socketpair()
+    supervisor = _FakeSupervisor(server, delay)
+    reader, writer = await asyncio.open_connection(sock=client)
+    comms = TriggerCommsDecoder(async_writer=writer, async_reader=reader, socket=client)
+    if hasattr(comms, "start_reader"):  # 3.2+: a reader task resolves responses by id
+        await comms.start_reader()
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    saved = getattr(task_runner, "SUPERVISOR_COMMS", None)
+    task_runner.SUPERVISOR_COMMS = comms
+    clock = asyncio.create_task(ticker())
+    try:
+        result = await asyncio.wait_for(body(), timeout=20)
+    finally:
+        clock.cancel()
+        task_runner.SUPERVISOR_COMMS = saved
+        writer.close()
+        server.close()
+    return result, supervisor.received, ticks
+
+
+@pytest.mark.skipif(not vc.AIRFLOW_V_3_0_PLUS, reason="Airflow 3: connections come through the supervisor")
+def test_a_trigger_finds_a_metastore_connection_through_the_supervisor_without_blocking_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On 3.1.8 a lookup from a plain asyncio.to_thread worker reported "isn't defined"."""
+    from telzino_provider.hooks.telzino import TelzinoHook
+
+    monkeypatch.delenv(f"AIRFLOW_CONN_{METASTORE_CONN.upper()}", raising=False)
+
+    async def trigger_start() -> Any:
+        conn = await vc.aget_connection(METASTORE_CONN)
+        hook = TelzinoHook(telzino_conn_id=METASTORE_CONN, connection=conn)
+        transport = await vc.run_blocking(lambda: hook.transport)  # masks the token via the supervisor
+        await vc.run_blocking(hook.close)
+        return conn, transport
+
+    (conn, transport), received, ticks = asyncio.run(_with_triggerer_comms(trigger_start, delay=0.3))
+
+    assert (conn.conn_id, conn.host, conn.password) == (
+        METASTORE_CONN,
+        "http://127.0.0.1:9",
+        "tok-from-metastore",
+    )
+    assert transport is not None
+    assert "GetConnection" in received
+    assert ticks >= 10, "the event loop stood still while the connection was looked up"
+
+
+@pytest.mark.skipif(not vc.AIRFLOW_V_3_0_PLUS, reason="Airflow 3: connections come through the supervisor")
+def test_a_missing_connection_ends_the_wait_with_an_error_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    from telzino_provider.triggers.telzino import TelzinoOutboundCallTrigger
+
+    trigger = TelzinoOutboundCallTrigger(
+        agent_id="1e3c0696-5ad2-434c-8ce9-60671acde5dc",
+        call_id="00000000-0000-4000-8000-000000000000",
+        success_statuses=["completed"],
+        failure_statuses=["failed"],
+        end_time=time.time() + 30,
+        telzino_conn_id="telzino_nowhere",
+    )
+
+    async def first_event() -> Any:
+        async for event in trigger.run():
+            return event
+
+    event, received, _ = asyncio.run(_with_triggerer_comms(first_event, delay=0))
+
+    assert event.payload["status"] == "error"
+    assert "telzino_nowhere" in event.payload["message"] and "isn't defined" in event.payload["message"]
+    assert "GetConnection" in received
+
+
+@pytest.mark.skipif(vc.AIRFLOW_V_3_0_PLUS, reason="Airflow 2: the triggerer reads the metastore itself")
+def test_a_trigger_finds_a_metastore_connection_on_airflow_2(
+    airflow_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+
+    monkeypatch.delenv(f"AIRFLOW_CONN_{METASTORE_CONN.upper()}", raising=False)
+    with create_session() as session:
+        session.query(Connection).filter(Connection.conn_id == METASTORE_CONN).delete()
+        session.add(
+            Connection(conn_id=METASTORE_CONN, conn_type="telzino", host="http://127.0.0.1:9", password="tok")
+        )
+
+    async def lookup() -> tuple[Any, int]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.001)
+                ticks += 1
+
+        clock = asyncio.create_task(ticker())
+        try:
+            return await vc.aget_connection(METASTORE_CONN), ticks
+        finally:
+            clock.cancel()
+
+    conn, _ = asyncio.run(lookup())
+
+    assert (conn.host, conn.password) == ("http://127.0.0.1:9", "tok")
