@@ -26,6 +26,7 @@ BENCHMARKS = (
     "history",
     "create_cost",
     "concurrent_pull",
+    "landing",
 )
 
 
@@ -33,8 +34,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0])
     parser.add_argument("--latency", type=float, default=0.005, help="emulator latency per request, s")
     parser.add_argument("--rounds", type=int, default=25, help="rounds for benchmarks 1 and 5 (>= 5)")
-    parser.add_argument("--slow-rounds", type=int, default=5, help="rounds for benchmarks 2, 3 and 8 (>= 5)")
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8", help="comma-separated benchmark numbers")
+    parser.add_argument(
+        "--slow-rounds", type=int, default=5, help="rounds for benchmarks 2, 3, 8 and 9 (>= 5)"
+    )
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="comma-separated benchmark numbers")
     parser.add_argument("--output", type=Path, default=HERE / "results.json", help="where to write JSON")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 round: checks it runs")
     args = parser.parse_args(argv)
@@ -55,6 +58,7 @@ def sizes(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "history": {"counts": (300, 1_200), "per_day": 300},
             "create_cost": {"history": 2_000, "creates": 10, "retries": 3},
             "concurrent_pull": {"calls": 1_000, "rounds": 1, "latency": 0.002},
+            "landing": {"calls": 300, "rounds": 1},
         }
     return {
         "full_pull": {"calls": 10_000, "rounds": args.rounds},
@@ -65,6 +69,7 @@ def sizes(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         "history": {"counts": (10_000, 100_000), "per_day": 3_333},
         "create_cost": {"history": 20_000, "creates": 200, "retries": 20},
         "concurrent_pull": {"calls": 10_000, "rounds": args.slow_rounds},
+        "landing": {"calls": 100_000, "rounds": args.slow_rounds},
     }
 
 
@@ -98,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         full_pull,
         history,
         incremental,
+        landing,
         memory,
         overhead,
         report,
@@ -109,7 +115,17 @@ def main(argv: list[str] | None = None) -> int:
     modules = dict(
         zip(
             BENCHMARKS,
-            (full_pull, incremental, memory, waiting, overhead, history, create_cost, concurrent_pull),
+            (
+                full_pull,
+                incremental,
+                memory,
+                waiting,
+                overhead,
+                history,
+                create_cost,
+                concurrent_pull,
+                landing,
+            ),
             strict=True,
         )
     )

@@ -26,6 +26,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
         ("history", _history),
         ("create_cost", _create_cost),
         ("concurrent_pull", _concurrent_pull),
+        ("landing", _landing),
     ):
         if name in results:
             out.extend(build(results[name]))
@@ -381,3 +382,29 @@ def _concurrent_pull(r: dict[str, Any]) -> list[Row]:
         )
     )
     return out
+
+
+def _landing(r: dict[str, Any]) -> list[Row]:
+    name = f"9 landing: {r['calls']:,} calls with transcripts"
+    wall, memory = r["wall_s"], r["memory"]
+    per_round = r["round_ratios"]
+    same = "same lines" if r["same_lines"] else "LINES DIFFER"
+    return [
+        row(
+            name,
+            "time: TelzinoCallsToObjectStorageOperator / requests loop writing the same JSONL",
+            f"{r['ratio']:.2f}",
+            f"per round {per_round['min']:.2f}..{per_round['max']:.2f}, n={per_round['n']}; "
+            f"{wall['provider']['median']:.1f} s vs {wall['floor']['median']:.1f} s; {same}",
+            f"<= {r['target_ratio']:g}",
+            r["ratio_met"] and r["same_lines"],
+        ),
+        row(
+            name,
+            "memory: the operator's peak RSS growth",
+            f"{memory['growth_mb']:.1f} MB",
+            f"{memory['method']}; {memory['lines']:,} lines",
+            f"<= {r['target_growth_mb']:.0f} MB",
+            r["memory_met"],
+        ),
+    ]

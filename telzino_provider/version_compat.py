@@ -1,8 +1,9 @@
 """Every Airflow import the provider needs, resolved once, newest location first.
 
 Airflow moved its public classes between 2.10 and 3.3 (``airflow.sdk`` and ``mask_secret`` in
-``airflow.sdk.log`` from 3.0, ``BaseHook`` there from 3.1, the exceptions and ``conf`` from 3.2). The
-rest of the package imports from here only, so a version difference is handled in exactly one place;
+``airflow.sdk.log`` from 3.0, ``ObjectStoragePath`` from ``airflow.io.path`` and ``Dataset``, renamed
+``Asset``, into ``airflow.sdk`` at 3.0, ``BaseHook`` there from 3.1, the exceptions and ``conf`` from
+3.2). The rest of the package imports from here only, so a version difference is handled in exactly one place;
 tests/test_version_compat.py checks every location on each tested version.
 """
 
@@ -25,11 +26,21 @@ AIRFLOW_V_3_2_PLUS = Version("3.2.0") <= AIRFLOW_VERSION
 CONN_FIELDS_IN_PROVIDER_INFO = AIRFLOW_V_3_2_PLUS
 
 if AIRFLOW_V_3_0_PLUS:
-    from airflow.sdk import BaseOperator, BaseOperatorLink, BaseSensorOperator, PokeReturnValue
+    # Asset is what Airflow 2 called Dataset; the provider says Asset on every version.
+    from airflow.sdk import (
+        Asset,
+        BaseOperator,
+        BaseOperatorLink,
+        BaseSensorOperator,
+        ObjectStoragePath,
+        PokeReturnValue,
+    )
 
     # 3.0 serves it lazily from airflow.sdk.execution_time.secrets_masker; airflow.utils.log is gone.
     from airflow.sdk.log import mask_secret
 else:
+    from airflow.datasets import Dataset as Asset  # type: ignore
+    from airflow.io.path import ObjectStoragePath  # type: ignore
     from airflow.models import BaseOperator, BaseOperatorLink  # type: ignore
     from airflow.sensors.base import BaseSensorOperator, PokeReturnValue  # type: ignore
     from airflow.utils.log.secrets_masker import mask_secret  # type: ignore
@@ -182,12 +193,14 @@ __all__ = [
     "AirflowFailException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
+    "Asset",
     "BaseHook",
     "BaseOperator",
     "BaseOperatorLink",
     "BaseSensorOperator",
     "BaseTrigger",
     "Context",
+    "ObjectStoragePath",
     "PokeReturnValue",
     "TaskDeferred",
     "TriggerEvent",

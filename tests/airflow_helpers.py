@@ -121,15 +121,16 @@ def run_dag(
     logical_date: datetime | None = None,
     run_after: datetime | None = None,
     manual: bool = False,
+    filename: str = "telzino_test_dags.py",
 ) -> Any:
     """``dag.test()``; the same ``logical_date`` and ``run_after`` give the same run_id again,
     replacing the earlier run (what clearing it would do). Returns the DagRun.
 
     ``manual=True``: a run triggered by hand at ``run_after``: on Airflow 3 without a logical date (so
     without a data interval), on Airflow 2 with ``run_after`` as its logical date (Airflow 2 gives it
-    the interval its timetable infers for that moment).
+    the interval its timetable infers for that moment). ``filename``: the file in tests/dags.
     """
-    dag = load_dag(dag_id)
+    dag = load_dag(dag_id, filename)
     if manual and not AIRFLOW_V_3_0_PLUS:
         return dag.test(execution_date=run_after, run_conf=conf)
     if AIRFLOW_V_3_0_PLUS:

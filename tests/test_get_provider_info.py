@@ -30,6 +30,16 @@ def test_listed_modules_import():
         for entry in info[kind]:
             for module in entry["python-modules"]:
                 importlib.import_module(module)
+    for transfer in info["transfers"]:
+        importlib.import_module(transfer["python-module"])
+
+
+def test_transfer_is_registered_between_declared_integrations():
+    info = get_provider_info()
+    names = {entry["integration-name"] for entry in info["integrations"]}
+    [transfer] = info["transfers"]
+    assert transfer["python-module"] == "telzino_provider.transfers.telzino_to_object_storage"
+    assert {transfer["source-integration-name"], transfer["target-integration-name"]} <= names
 
 
 def test_airflow_cli_lists_the_hook():

@@ -47,6 +47,14 @@ LOCATIONS: dict[str, list[tuple[str, str]]] = {
         ("3.0", "airflow.sdk.bases.sensor.PokeReturnValue"),
     ],
     "BaseTrigger": [("2.10", "airflow.triggers.base.BaseTrigger")],
+    "ObjectStoragePath": [
+        ("2.10", "airflow.io.path.ObjectStoragePath"),
+        ("3.0", "airflow.sdk.io.path.ObjectStoragePath"),
+    ],
+    "Asset": [
+        ("2.10", "airflow.datasets.Dataset"),
+        ("3.0", "airflow.sdk.definitions.asset.Asset"),
+    ],
     "TriggerEvent": [("2.10", "airflow.triggers.base.TriggerEvent")],
     "mask_secret": [
         ("2.10", "airflow.utils.log.secrets_masker.mask_secret"),

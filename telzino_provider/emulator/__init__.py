@@ -11,7 +11,9 @@ Quick start::
 
 What it emulates (spec sections 1-8): ``POST /oauth/token``; ``GET /v1/agents`` and
 ``GET /v1/agents/{agentId}``; ``POST``/``GET /v1/agents/{agentId}/outbound-calls`` (create, list with
-``page``/``limit``/``status``), ``GET .../outbound-calls/{callId}``; ``GET .../call-logs``. Shapes,
+``page``/``limit``/``status``), ``GET .../outbound-calls/{callId}``; ``GET .../call-logs``, whose
+``recording_url`` is a pre-signed link to ``GET /recordings/{callId}.wav`` (a small generated WAV;
+403 after ``recording_ttl``, see :mod:`.recordings`). Shapes,
 status codes and the three timestamp formats follow the documentation; where it is silent the
 emulator is strict (400 for ``limit`` > 100, 404 for malformed ids). Errors are
 ``{"error": <code>, "message": <text>}``; token errors are ``{"error", "error_description"}``.

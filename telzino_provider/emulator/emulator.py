@@ -14,6 +14,7 @@ from telzino_provider.emulator.agents import Agent
 from telzino_provider.emulator.auth import TokenIssuer
 from telzino_provider.emulator.clock import EmulatedClock
 from telzino_provider.emulator.faults import FaultPlan
+from telzino_provider.emulator.recordings import DEFAULT_TTL_SECONDS, RecordingSigner
 from telzino_provider.emulator.records import OUTCOME_NUMBERS, copy_json
 from telzino_provider.emulator.requestlog import RequestLog, RequestRecord
 from telzino_provider.emulator.routes import TelzinoApi
@@ -30,7 +31,9 @@ class TelzinoEmulator:
     Time is emulated (see :meth:`now`): with the default ``speed=0.0`` it only moves through
     :meth:`advance`, which makes call lifecycles deterministic in tests; ``speed=1.0`` runs in real
     time, ``speed=60`` makes a minute pass each second. ``latency`` seconds are slept before every
-    answer. ``token_ttl`` is the lifetime of OAuth tokens in *real* seconds. ``seed`` fixes every
+    answer. ``token_ttl`` is the lifetime of OAuth tokens in *real* seconds. ``recording_ttl`` is how
+    long, in emulated seconds after a call ended, its call log's pre-signed ``recording_url`` works
+    (then 403, as S3 answers). ``seed`` fixes every
     generated id (agents, credentials, calls), so two emulators with the same seed agree.
 
     The emulator never makes outbound network connections: result webhooks are not sent and
@@ -50,6 +53,7 @@ class TelzinoEmulator:
         token_ttl: int = 86400,
         seed: int = 1234,
         start_time: datetime | None = None,
+        recording_ttl: float = DEFAULT_TTL_SECONDS,
     ) -> None:
         self.host = host
         self._requested_port = port
@@ -59,6 +63,7 @@ class TelzinoEmulator:
         ids = random.Random(f"{seed}:ids")
         self._issuer = TokenIssuer(ids, token_ttl)
         self._faults = FaultPlan()
+        self._recordings = RecordingSigner(seed, recording_ttl)
         self._log = RequestLog()
         self._ids = ids
         self._ids_lock = threading.Lock()
@@ -72,6 +77,7 @@ class TelzinoEmulator:
             issuer=self._issuer,
             faults=self._faults,
             agents=self._agents,
+            recordings=self._recordings,
         )
         self.latency = latency
         self._server: EmulatorHTTPServer | None = None
@@ -176,6 +182,20 @@ class TelzinoEmulator:
     @speed.setter
     def speed(self, value: float) -> None:
         self._clock.speed = value
+
+    @property
+    def recording_ttl(self) -> float:
+        """Emulated seconds a call's ``recording_url`` stays valid after the call ended; settable.
+
+        Links are signed when the call ends, so shortening this expires the links of older calls.
+        """
+        return self._recordings.ttl_seconds
+
+    @recording_ttl.setter
+    def recording_ttl(self, value: float) -> None:
+        if value < 0:
+            raise ValueError("recording_ttl must be >= 0")
+        self._recordings.ttl_seconds = value
 
     @property
     def latency(self) -> float:

@@ -21,7 +21,8 @@ from telzino_provider.emulator.agents import Agent
 from telzino_provider.emulator.auth import TokenIssuer
 from telzino_provider.emulator.clock import EmulatedClock
 from telzino_provider.emulator.faults import FailRule, FaultPlan
-from telzino_provider.emulator.records import copy_json, room_name
+from telzino_provider.emulator.recordings import PATH_PREFIX, RecordingSigner, wav_bytes
+from telzino_provider.emulator.records import Call, copy_json, room_name
 from telzino_provider.emulator.state import CallStore
 from telzino_provider.emulator.timefmt import fmt_call
 from telzino_provider.emulator.validation import ApiError
@@ -92,6 +93,7 @@ class TelzinoApi:
         issuer: TokenIssuer,
         faults: FaultPlan,
         agents: dict[str, Agent],
+        recordings: RecordingSigner,
         latency: float = 0.0,
     ) -> None:
         self.clock = clock
@@ -99,6 +101,7 @@ class TelzinoApi:
         self.issuer = issuer
         self.faults = faults
         self.agents = agents
+        self.recordings = recordings
         self.latency = latency
         self.call_log_delay = 0.0  # emulated seconds between a call's end and its log being listed
         agent = r"/v1/agents/(?P<agent_id>[^/]+)"
@@ -109,6 +112,7 @@ class TelzinoApi:
             (re.compile(agent + "/outbound-calls"), {"GET": self.list_calls, "POST": self.create_call}),
             (re.compile(agent + r"/outbound-calls/(?P<call_id>[^/]+)"), {"GET": self.get_call}),
             (re.compile(agent + "/call-logs"), {"GET": self.list_call_logs}),
+            (re.compile(PATH_PREFIX + r"(?P<call_id>[^/]+)\.wav"), {"GET": self.get_recording}),
         ]
 
     def handle(self, request: Request) -> Response:
@@ -249,9 +253,29 @@ class TelzinoApi:
     def list_call_logs(self, request: Request, agent_id: str) -> Response:
         agent = self._agent(request, agent_id)
         page, limit = validation.page_params(request.query)
+        base_url = "http://" + request.headers.get("host", "127.0.0.1")
+
+        def render(call: Call) -> dict[str, Any]:
+            # Signed at the call's end: a link read long after the call has expired, as on S3.
+            return {**call.call_log(), "recording_url": self.recordings.url(base_url, call.id, call.end_us)}
+
         now_us, delay_us = self.clock.now_us(), int(self.call_log_delay * 1_000_000)
-        items, total = self.store.log_page(agent.id, now_us, page, limit, self.faults.list_order, delay_us)
+        items, total = self.store.log_page(
+            agent.id, now_us, page, limit, self.faults.list_order, delay_us, render
+        )
         return json_response(200, envelope(items, page, limit, total))
+
+    def get_recording(self, request: Request, call_id: str) -> Response:
+        """A pre-signed recording link: no bearer token; 403 with S3's XML body once expired."""
+        refused = self.recordings.check(
+            call_id, request.query.get("expires", ""), request.query.get("signature", ""), self.clock.now_us()
+        )
+        if refused is not None:
+            return Response(403, refused, [("Content-Type", "application/xml")])
+        call = self.store.find(call_id) if validation.is_uuid(call_id) else None
+        if call is None or call.duration is None:
+            raise ApiError(404, "Recording not found")
+        return Response(200, wav_bytes(call.id, call.duration), [("Content-Type", "audio/wav")])
 
 
 def _failure(rule: FailRule) -> Response:

@@ -239,6 +239,7 @@ class CallStore:
         limit: int,
         order: str = NEWEST_FIRST,
         delay_us: int = 0,
+        render: Callable[[Call], dict[str, Any]] = Call.call_log,
     ) -> tuple[list[dict[str, Any]], int]:
         """(call logs of one page, total) for an agent's completed calls that ended ``delay_us`` ago."""
         with self._lock:
@@ -247,7 +248,12 @@ class CallStore:
             logs: Sequence[Call] = calls.logs
             if delay_us > 0:  # the newest logs are not listed yet
                 logs = logs[: bisect.bisect_right(logs, now_us - delay_us, key=_END)]
-            return [c.call_log() for c in ordered_slice(logs, page, limit, order)], len(logs)
+            return [render(c) for c in ordered_slice(logs, page, limit, order)], len(logs)
+
+    def find(self, call_id: str) -> Call | None:
+        """A call of any agent by id."""
+        with self._lock:
+            return self._by_id.get(call_id)
 
     def insert_at_head(self, agent_id: str, count: int, now_us: int) -> None:
         """Insert ``count`` calls strictly newer than every existing call of the agent."""

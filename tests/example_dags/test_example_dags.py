@@ -23,7 +23,13 @@ from tests.conftest import conn_json
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = ROOT / "example_dags"
 RUNNER = Path(__file__).with_name("runner.py")
-DAG_IDS = {"telzino_sync_completed_calls", "telzino_call_and_wait", "telzino_completed_calls_fanout"}
+DAG_IDS = {
+    "telzino_sync_completed_calls",
+    "telzino_call_and_wait",
+    "telzino_completed_calls_fanout",
+    "telzino_calls_to_storage",
+    "telzino_calls_storage_summary",
+}
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)  # the emulator's clock when it starts
 HOUR = timedelta(hours=1)

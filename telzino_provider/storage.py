@@ -1,0 +1,142 @@
+"""Writing objects through Airflow's object storage API (``ObjectStoragePath``), whole or not at all.
+
+An object is written under a temporary name beside its final one (``.<name>.tmp-<random>``, a name
+that Spark, Hive and most readers skip), then moved into place:
+
+* on a local file system (``file://``) the move is a POSIX ``rename``: atomic, and it replaces an
+  existing file in one step;
+* object stores (``s3://``, ``gs://``, ``abfs://``) have no rename, so fsspec's move copies the
+  temporary object to the final key on the server and deletes the temporary one. An object store
+  publishes an object only once it is written completely, so the final key shows either the old
+  object or the new one, never a part. If the worker dies between the copy and the delete, the
+  temporary object stays behind (under its dotted name) for a lifecycle rule to remove.
+
+If writing fails, the temporary object is deleted and the final name is left untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import logging
+import secrets
+import warnings
+from collections.abc import Iterator
+from typing import IO, Any
+
+from telzino_provider.exceptions import TelzinoValidationError
+from telzino_provider.version_compat import AIRFLOW_V_3_0_PLUS, ObjectStoragePath
+
+log = logging.getLogger(__name__)
+
+#: Writes are gathered into chunks of about this size before they reach the file system.
+WRITE_CHUNK = 1 << 20
+
+
+def require_path(field: str, value: object) -> ObjectStoragePath:
+    """A URL with a scheme (``file:///data/x.jsonl``, ``s3://bucket/x.jsonl.gz``) or an ObjectStoragePath."""
+    if isinstance(value, ObjectStoragePath):
+        path = value
+    elif isinstance(value, str) and "://" in value.strip() and not value.strip().endswith("/"):
+        try:
+            path = ObjectStoragePath(value.strip())
+        except (TypeError, ValueError) as err:
+            hint = "" if AIRFLOW_V_3_0_PLUS else " (on Airflow 2.x, install universal-pathlib<0.3)"
+            raise TelzinoValidationError(field, f"cannot open {value!r}: {err}{hint}") from None
+    else:
+        raise TelzinoValidationError(
+            field,
+            f"expected an object URL such as 'file:///data/calls.jsonl' or 's3://bucket/calls.jsonl.gz', "
+            f"or an ObjectStoragePath; got {value!r}",
+        )
+    if not path.name:
+        raise TelzinoValidationError(field, f"{value!r} names no object; end it with a file name")
+    return path
+
+
+def url_of(path: ObjectStoragePath) -> str:
+    """The object's URL without the connection id Airflow may keep in it (``s3://conn@bucket/key``
+    -> ``s3://bucket/key``): what XComs, Asset URIs and the lines name."""
+    location = path.path
+    return f"{path.protocol}://{location}" if path.protocol else str(path)
+
+
+def child(folder: ObjectStoragePath, name: str) -> ObjectStoragePath:
+    """``folder / name``, keeping the folder's connection and options."""
+    with warnings.catch_warnings():
+        # universal-pathlib 0.2 (Airflow 2.x) warns from inside its own "/" on remote paths.
+        warnings.filterwarnings("ignore", "in a future version of UPath", PendingDeprecationWarning)
+        return folder / name
+
+
+def sibling(path: ObjectStoragePath, name: str) -> ObjectStoragePath:
+    """An object named ``name`` in the folder of ``path``."""
+    return child(path.parent, name)
+
+
+class ObjectSink:
+    """Where an object's bytes go: optionally through gzip, counting what reaches storage."""
+
+    def __init__(self, raw: IO[bytes], *, compress: bool) -> None:
+        self._raw = raw
+        self.stored_bytes = 0
+        # No file name or time in the gzip header, so the same content gives the same object.
+        self._packed = (
+            gzip.GzipFile(filename="", mode="wb", fileobj=_StoredSide(self), mtime=0) if compress else None
+        )
+
+    def write(self, data: bytes) -> int:
+        """Write content (compressed on the way when asked to)."""
+        if self._packed is not None:
+            return self._packed.write(data)
+        return self._store(data)
+
+    def close(self) -> None:
+        """Finish the gzip stream, if any; :attr:`stored_bytes` is final after this."""
+        if self._packed is not None:
+            self._packed.close()
+            self._packed = None
+
+    def _store(self, data: Any) -> int:
+        self._raw.write(data)
+        self.stored_bytes += len(data)
+        return len(data)
+
+
+class _StoredSide:
+    """The file GzipFile writes its output to: the sink's storage side."""
+
+    def __init__(self, sink: ObjectSink) -> None:
+        self.write = sink._store
+
+    def flush(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def replace_atomically(final: ObjectStoragePath, *, compress: bool = False) -> Iterator[ObjectSink]:
+    """Yield a sink for ``final``'s content; on success move it into place (see the module docstring).
+
+    :param final: where the object ends up.
+    :param compress: gzip what is written.
+    """
+    temporary = sibling(final, f".{final.name}.tmp-{secrets.token_hex(6)}")
+    if getattr(final.fs, "local_file", False):  # only a local file system has folders to create
+        final.fs.makedirs(final.parent.path, exist_ok=True)
+    try:
+        with temporary.open("wb") as raw:
+            sink = ObjectSink(raw, compress=compress)
+            yield sink
+            sink.close()
+        temporary.move(final)
+    except BaseException:
+        _discard(temporary)
+        raise
+
+
+def _discard(path: ObjectStoragePath) -> None:
+    try:
+        if path.exists():
+            path.unlink()
+    except Exception as err:  # cleaning up must not hide the error that got us here
+        log.warning("Could not delete the temporary object %s: %s", path, err)

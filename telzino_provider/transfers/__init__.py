@@ -1,0 +1,1 @@
+"""Transfer operators: Telzino calls into other systems."""

@@ -1,0 +1,370 @@
+"""TelzinoCallsToObjectStorageOperator under dag.test() into file://, against the emulator."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from telzino_provider.emulator import TelzinoEmulator
+from telzino_provider.emulator.recordings import wav_bytes
+from telzino_provider.exceptions import TelzinoValidationError
+from telzino_provider.timeutil import parse_api_timestamp
+from telzino_provider.transfers.telzino_to_object_storage import (
+    TelzinoCallsToObjectStorageOperator,
+    destination_asset,
+)
+from telzino_provider.version_compat import AIRFLOW_V_3_0_PLUS, Asset
+from tests.airflow_helpers import load_dag, make_context, run_dag, state_of, xcom
+
+DAGS = "telzino_transfer_dags.py"
+LANDING = Path(os.environ["AIRFLOW_HOME"]) / "landing"
+PHONE = "+18135550100"
+
+
+def ended(call: dict) -> datetime | None:
+    return parse_api_timestamp(call["ended_at"]) if call.get("ended_at") else None
+
+
+def read_lines(path: Path) -> list[dict[str, Any]]:
+    raw = path.read_bytes()
+    text = gzip.decompress(raw).decode() if path.name.endswith(".gz") else raw.decode()
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def land(dag_id: str, emu: TelzinoEmulator, name: str, start: datetime, end: datetime, **params: str) -> Any:
+    conf = {
+        "agent_id": emu.agent_id,
+        "name": name,
+        "created_after": start.isoformat(),
+        "created_before": end.isoformat(),
+        **params,
+    }
+    if not AIRFLOW_V_3_0_PLUS:  # 2.x's dag.test() records an asset event only for a known dataset
+        load_dag(dag_id, DAGS).sync_to_db()
+    return run_dag(dag_id, conf=conf, filename=DAGS)
+
+
+def asset_event_extras(uri: str) -> list[dict[str, Any]]:
+    """The extra of every asset (dataset) event recorded for ``uri``, oldest first."""
+    from airflow.utils.session import create_session
+
+    if AIRFLOW_V_3_0_PLUS:
+        from airflow.models.asset import AssetEvent as Event
+        from airflow.models.asset import AssetModel as Model
+
+        key = Event.asset_id
+    else:
+        from airflow.models.dataset import DatasetEvent as Event  # type: ignore
+        from airflow.models.dataset import DatasetModel as Model
+
+        key = Event.dataset_id
+    with create_session() as session:
+        rows = (
+            session.query(Event)
+            .join(Model, Model.id == key)
+            .filter(Model.uri == uri)
+            .order_by(Event.id)
+            .all()
+        )
+        return [dict(row.extra or {}) for row in rows]
+
+
+@pytest.fixture
+def window(telzino_conn: TelzinoEmulator) -> tuple[datetime, datetime, list[dict]]:
+    """300 calls over the last 4 hours; the window is the calls that ended from 3 h to 2 h ago."""
+    now = telzino_conn.now()
+    telzino_conn.seed_calls(300, start=now - timedelta(hours=4), end=now - timedelta(minutes=10))
+    start, end = now - timedelta(hours=3), now - timedelta(hours=2)
+    truth = [c for c in telzino_conn.calls() if (e := ended(c)) is not None and start <= e < end]
+    return start, end, truth
+
+
+def test_lines_are_the_window_with_transcripts_and_recordings(
+    airflow_db: None, telzino_conn: TelzinoEmulator, window: tuple[datetime, datetime, list[dict]]
+) -> None:
+    start, end, truth = window
+
+    run = land("telzino_test_to_storage", telzino_conn, "truth.jsonl.gz", start, end)
+
+    assert state_of(run.state) == "success"
+    lines = read_lines(LANDING / "truth.jsonl.gz")
+    assert 40 < len(truth) < 300
+    assert sorted(line["id"] for line in lines) == sorted(c["id"] for c in truth)
+    assert len({line["id"] for line in lines}) == len(lines)
+    by_id = {c["id"]: c for c in truth}
+    completed = [line for line in lines if line["status"] == "completed"]
+    assert completed and all(
+        line["transcript"]["id"] == by_id[line["id"]]["transcript_id"] for line in completed
+    )
+    assert all(line["transcript"]["text"] and line["transcript"]["turns"] for line in completed)
+    assert all(line["transcript"] is None for line in lines if line["status"] != "completed")
+    for line in completed:  # each recording stored under the call's id, with the emulator's size
+        recording = LANDING / "recordings" / f"{line['id']}.wav"
+        size = len(wav_bytes(line["id"], by_id[line["id"]]["duration"]))
+        assert line["recording"] == {"uri": f"file://{recording}", "bytes": size}
+        assert recording.stat().st_size == size
+    assert not any("recording" in line for line in lines if line["status"] != "completed")
+
+    result = xcom(run, "land")
+    assert result == {
+        "uri": f"file://{LANDING / 'truth.jsonl.gz'}",
+        "calls": len(truth),
+        "bytes": (LANDING / "truth.jsonl.gz").stat().st_size,
+        "window": [start.isoformat(), end.isoformat()],
+        "recordings": {"stored": len(completed), "skipped": 0, "expired": 0},
+    }
+    assert asset_event_extras(f"file://{LANDING}")[-1] == {
+        "calls": len(truth),
+        "window": [start.isoformat(), end.isoformat()],
+        "uri": result["uri"],
+    }
+
+
+def test_a_second_run_of_the_window_replaces_the_object_with_the_same_bytes(
+    airflow_db: None, telzino_conn: TelzinoEmulator, window: tuple[datetime, datetime, list[dict]]
+) -> None:
+    start, end, truth = window
+    first = land("telzino_test_to_storage", telzino_conn, "again.jsonl.gz", start, end)
+    content = (LANDING / "again.jsonl.gz").read_bytes()
+    telzino_conn.clear_requests()
+
+    second = land("telzino_test_to_storage", telzino_conn, "again.jsonl.gz", start, end)
+
+    assert state_of(first.state) == state_of(second.state) == "success"
+    assert (LANDING / "again.jsonl.gz").read_bytes() == content
+    completed = sum(c["status"] == "completed" for c in truth)
+    assert xcom(second, "land")["recordings"] == {"stored": 0, "skipped": completed, "expired": 0}
+    assert [p.name for p in LANDING.iterdir() if p.name.startswith(".")] == []  # no temporary left
+
+
+def test_an_empty_window_writes_an_empty_object(airflow_db: None, telzino_conn: TelzinoEmulator) -> None:
+    now = telzino_conn.now()
+    telzino_conn.seed_calls(20, start=now - timedelta(hours=4), end=now - timedelta(hours=3))
+    (LANDING / "empty.jsonl").parent.mkdir(parents=True, exist_ok=True)
+    (LANDING / "empty.jsonl").write_text('{"stale": true}\n')
+
+    run = land("telzino_test_to_storage", telzino_conn, "empty.jsonl", now - timedelta(hours=1), now)
+
+    assert state_of(run.state) == "success"
+    assert (LANDING / "empty.jsonl").read_bytes() == b""
+    assert xcom(run, "land")["calls"] == 0 and xcom(run, "land")["bytes"] == 0
+
+
+def test_expired_recording_links_are_counted_and_the_rest_stored(
+    airflow_db: None, telzino_conn: TelzinoEmulator, window: tuple[datetime, datetime, list[dict]]
+) -> None:
+    start, end, truth = window
+    telzino_conn.recording_ttl = 2.5 * 3600  # links of calls that ended over 2.5 h ago have expired
+    cutoff = telzino_conn.now() - timedelta(hours=2.5)
+    completed = [c for c in truth if c["status"] == "completed"]
+    expired = [c for c in completed if ended(c) <= cutoff]  # type: ignore[operator]
+
+    run = land(
+        "telzino_test_to_storage",
+        telzino_conn,
+        "expired.jsonl",
+        start,
+        end,
+        recordings="file://" + str(LANDING / "rec-expired"),
+    )
+
+    assert state_of(run.state) == "success"
+    assert 0 < len(expired) < len(completed)
+    assert xcom(run, "land")["recordings"] == {
+        "stored": len(completed) - len(expired),
+        "skipped": 0,
+        "expired": len(expired),
+    }
+    lines = {line["id"]: line for line in read_lines(LANDING / "expired.jsonl")}
+    assert all("recording" not in lines[c["id"]] for c in expired)
+    assert len(list((LANDING / "rec-expired").iterdir())) == len(completed) - len(expired)
+
+
+def test_every_link_expired_fails_and_lands_nothing(
+    airflow_db: None, telzino_conn: TelzinoEmulator, window: tuple[datetime, datetime, list[dict]]
+) -> None:
+    start, end, _ = window
+    telzino_conn.recording_ttl = 60
+
+    run = land("telzino_test_to_storage", telzino_conn, "all-expired.jsonl", start, end)
+
+    assert state_of(run.state) == "failed"
+    assert not (LANDING / "all-expired.jsonl").exists()
+
+
+def test_a_failure_mid_write_leaves_no_object_under_the_final_name(
+    airflow_db: None, monkeypatch: pytest.MonkeyPatch, emulator: TelzinoEmulator
+) -> None:
+    from tests.airflow_helpers import emulator_conn_env
+
+    emulator_conn_env(monkeypatch, emulator, max_retries=0)
+    now = emulator.now()
+    emulator.seed_calls(1000, start=now - timedelta(hours=3), end=now - timedelta(minutes=10))
+    original = b'{"earlier": "run"}\n'
+    (LANDING / "midway.jsonl").parent.mkdir(parents=True, exist_ok=True)
+    (LANDING / "midway.jsonl").write_bytes(original)
+    # Page 1 of the calls and the first page of call logs succeed, then every request fails.
+    answered = {"n": 0}
+    real_handle = emulator._api.handle
+
+    def failing_after_two(request: Any) -> Any:
+        answered["n"] += 1
+        if answered["n"] > 3 and "/recordings/" not in request.path:
+            emulator.fail_next(1, 503)
+        return real_handle(request)
+
+    monkeypatch.setattr(emulator._api, "handle", failing_after_two)
+
+    run = land("telzino_test_to_storage", emulator, "midway.jsonl", now - timedelta(hours=4), now)
+
+    assert state_of(run.state) == "failed"
+    assert answered["n"] > 3  # it did stop midway, after landing some lines in the temporary object
+    assert (LANDING / "midway.jsonl").read_bytes() == original
+    assert [p.name for p in LANDING.iterdir() if p.name.startswith(".midway")] == []
+
+
+def test_a_manual_run_lands_the_last_full_hour_under_its_name(
+    airflow_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.airflow_helpers import emulator_conn_env
+
+    t0 = datetime(2026, 1, 1, 10, tzinfo=timezone.utc)
+    triggered = t0 + timedelta(hours=2, minutes=20)  # reads [11:00, 12:00)
+    with TelzinoEmulator(start_time=triggered) as emu:
+        emulator_conn_env(monkeypatch, emu)
+        emu.seed_calls(40, start=t0, end=t0 + timedelta(hours=2))
+        start, end = t0 + timedelta(hours=1), t0 + timedelta(hours=2)
+        truth = [c["id"] for c in emu.calls() if (e := ended(c)) is not None and start <= e < end]
+        if not AIRFLOW_V_3_0_PLUS:
+            load_dag("telzino_test_to_storage_hourly", DAGS).sync_to_db()
+
+        run = run_dag(
+            "telzino_test_to_storage_hourly",
+            conf={"agent_id": emu.agent_id},
+            run_after=triggered,
+            manual=True,
+            filename=DAGS,
+        )
+
+    assert state_of(run.state) == "success"
+    path = LANDING / "hourly" / "calls_20260101T1100Z_20260101T1200Z.jsonl"
+    assert truth and sorted(line["id"] for line in read_lines(path)) == sorted(truth)
+    assert xcom(run, "land")["window"] == [start.isoformat(), end.isoformat()]
+
+
+def test_redact_masks_phone_numbers_in_what_lands(airflow_db: None, telzino_conn: TelzinoEmulator) -> None:
+    now = telzino_conn.now()
+    context = f"Call back on {PHONE} or +442071838750 if needed."
+    telzino_conn.add_call(to_number=PHONE, created_at=now - timedelta(minutes=30), call_context=context)
+    telzino_conn.add_call(to_number="+18135550503", created_at=now - timedelta(minutes=20))
+
+    run = land(
+        "telzino_test_to_storage_redacted", telzino_conn, "redacted.jsonl", now - timedelta(hours=1), now
+    )
+
+    assert state_of(run.state) == "success"
+    raw = (LANDING / "redacted.jsonl").read_text()
+    assert PHONE not in raw and "+442071838750" not in raw and "+18135550503" not in raw
+    lines = read_lines(LANDING / "redacted.jsonl")
+    assert {line["status"] for line in lines} == {"completed", "failed"}
+    assert all(
+        set(line) == {"id", "to_number", "status", "summary_text", "ended_at", "transcript"} for line in lines
+    )
+    done = next(line for line in lines if line["status"] == "completed")
+    assert done["to_number"] == "+1813*****00"
+    assert "+1813*****00" in done["transcript"]["summary"]  # the summary names the callee
+    assert "+4420******50" in done["transcript"]["turns"][2]["text"]  # the context is read out
+
+
+def test_bad_input_fails_before_any_request(telzino_conn: TelzinoEmulator, tmp_path: Path) -> None:
+    cases = [
+        ({"destination": str(tmp_path / "x.jsonl")}, "destination"),
+        ({"destination": "file:///tmp/folder/"}, "destination"),
+        ({"agent_id": "not-a-uuid"}, "agent_id"),
+        ({"window_field": "answered_at"}, "window_field"),
+        ({"status": "dialing"}, "status"),
+        ({"fields": []}, "fields"),
+    ]
+    for overrides, field in cases:
+        kwargs = {"agent_id": telzino_conn.agent_id, "destination": f"file://{tmp_path}/x.jsonl", **overrides}
+        op = TelzinoCallsToObjectStorageOperator(task_id="land", **kwargs)  # type: ignore[arg-type]
+        with pytest.raises(TelzinoValidationError) as info:
+            op.execute(make_context())
+        assert info.value.field == field
+    assert telzino_conn.requests == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_recording_fetch_never_carries_the_token(telzino_conn: TelzinoEmulator, tmp_path: Path) -> None:
+    now = telzino_conn.now()
+    telzino_conn.add_call(created_at=now - timedelta(minutes=30))
+    op = TelzinoCallsToObjectStorageOperator(
+        task_id="land",
+        agent_id=telzino_conn.agent_id,
+        destination=f"file://{tmp_path}/calls.jsonl",
+        created_after=now - timedelta(hours=1),
+        created_before=now,
+        include_transcripts=False,
+        include_recordings=True,
+    )
+
+    result = op.execute(make_context())
+
+    assert result["recordings"] == {"stored": 1, "skipped": 0, "expired": 0}
+    [line] = read_lines(tmp_path / "calls.jsonl")
+    assert "transcript" not in line and line["recording"]["bytes"] > 1000
+    [fetch] = [r for r in telzino_conn.requests if r.path.startswith("/recordings/")]
+    assert not any(name.lower() == "authorization" for name in fetch.headers)
+
+
+def test_a_transient_recording_error_is_retried(telzino_conn: TelzinoEmulator, tmp_path: Path) -> None:
+    now = telzino_conn.now()
+    telzino_conn.add_call(created_at=now - timedelta(minutes=30))
+    op = TelzinoCallsToObjectStorageOperator(
+        task_id="land",
+        agent_id=telzino_conn.agent_id,
+        destination=f"file://{tmp_path}/calls.jsonl",
+        created_after=now - timedelta(hours=1),
+        created_before=now,
+        include_recordings=True,
+    )
+    real_handle = telzino_conn._api.handle
+
+    def flaky(request: Any) -> Any:
+        if request.path.startswith("/recordings/") and not flaky.failed:  # type: ignore[attr-defined]
+            flaky.failed = True  # type: ignore[attr-defined]
+            telzino_conn.fail_next(1, 503)
+        return real_handle(request)
+
+    flaky.failed = False  # type: ignore[attr-defined]
+    telzino_conn._api.handle = flaky  # type: ignore[method-assign]
+
+    result = op.execute(make_context())
+
+    assert result["recordings"]["stored"] == 1
+    fetches = [r.status for r in telzino_conn.requests if r.path.startswith("/recordings/")]
+    assert fetches == [503, 200]
+
+
+@pytest.mark.parametrize(
+    ("destination", "expected"),
+    [
+        ("file:///data/calls.jsonl", "file:///data/calls.jsonl"),
+        ("s3://bucket/telzino/{{ ds }}/calls.jsonl.gz", "s3://bucket/telzino"),
+        ("file:///data/calls_{{ ts_nodash }}.jsonl", "file:///data"),
+        ("{{ var.value.target }}/calls.jsonl", None),
+        ("file:///data/hourly/calls_{window_start}.jsonl", "file:///data/hourly"),
+        ("s3://my_conn@bucket/telzino/{{ ds }}.jsonl", "s3://bucket/telzino"),
+    ],
+)
+def test_the_outlet_is_the_destination_or_its_static_folder(destination: str, expected: str | None) -> None:
+    asset = destination_asset(destination)
+    assert (asset.uri if asset is not None else None) == (expected and Asset(expected).uri)
+    op = TelzinoCallsToObjectStorageOperator(task_id="land", agent_id="x", destination=destination)
+    assert [o.uri for o in op.outlets] == ([asset.uri] if asset is not None else [])
