@@ -17,7 +17,7 @@ from telzino_provider.hooks.telzino import LOG_MARGIN, TelzinoHook
 from telzino_provider.recordings import RecordingCopier, RecordingCounts
 from telzino_provider.storage import ObjectSink, replace_atomically, require_path, sibling, url_of
 from telzino_provider.transcript_join import LOG_DELAY_MARGIN, join_transcripts
-from telzino_provider.validation import require_uuid
+from telzino_provider.validation import MAX_CONCURRENCY, require_int_range, require_uuid
 from telzino_provider.version_compat import (
     AirflowException,
     Asset,
@@ -81,6 +81,8 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         beside the destination.
     :param redact: mask phone numbers in what lands (``to_number``; E.164 numbers in summaries,
         context, errors and transcripts).
+    :param max_concurrency: list pages read at once (1-16, default 1: one after another); the same
+        lines in the same order, for first loads and backfills (docs/concurrent-paging.md).
     :param telzino_conn_id: the Airflow connection id (templated).
     """
 
@@ -112,6 +114,7 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         include_recordings: bool = False,
         recordings_destination: str | ObjectStoragePath | None = None,
         redact: bool = False,
+        max_concurrency: int = 1,
         telzino_conn_id: str = TelzinoHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -133,6 +136,7 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         self.include_recordings = include_recordings
         self.recordings_destination = recordings_destination
         self.redact = redact
+        self.max_concurrency = max_concurrency
         self.telzino_conn_id = telzino_conn_id
 
     @cached_property
@@ -143,10 +147,11 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         agent = require_uuid("agent_id", self.agent_id)
         window = self._window(context)
         fields = require_fields(self.fields)
+        workers = require_int_range("max_concurrency", self.max_concurrency, 1, MAX_CONCURRENCY)
         destination = require_path("destination", name_for_window("destination", self.destination, window))
         folder = self._recordings_folder(destination, window) if self.include_recordings else None
         try:
-            result = self._land(agent, window, fields, destination, folder)
+            result = self._land(agent, window, fields, destination, folder, workers)
         finally:
             self.hook.close()
         self._announce(context, result)
@@ -183,6 +188,7 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         fields: list[str] | None,
         destination: ObjectStoragePath,
         folder: ObjectStoragePath | None,
+        workers: int,
     ) -> dict[str, Any]:
         copier = None
         if folder is not None:
@@ -194,7 +200,7 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         try:
             with replace_atomically(destination, compress=destination.name.endswith(".gz")) as sink:
                 writer = JsonLinesWriter(sink)
-                for call, log in self._calls_with_logs(agent, window):
+                for call, log in self._calls_with_logs(agent, window, workers):
                     if self.include_transcripts and log is None and call.get("status") == "completed":
                         missing += 1
                     writer.write(self._line(call, log, fields, copier))
@@ -214,8 +220,10 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
             "recordings": counts.as_dict(),
         }
 
-    def _calls_with_logs(self, agent: str, window: CallWindow) -> Iterator[tuple[Record, Record | None]]:
-        calls = iter_window(self.hook, agent, window)
+    def _calls_with_logs(
+        self, agent: str, window: CallWindow, workers: int
+    ) -> Iterator[tuple[Record, Record | None]]:
+        calls = iter_window(self.hook, agent, window, max_concurrency=workers)
         if not (self.include_transcripts or self.include_recordings):  # the links come with the logs
             return ((call, None) for call in calls)
         scan_after = window.scan_after

@@ -290,6 +290,7 @@ def test_bad_input_fails_before_any_request(telzino_conn: TelzinoEmulator, tmp_p
         ({"window_field": "answered_at"}, "window_field"),
         ({"status": "dialing"}, "status"),
         ({"fields": []}, "fields"),
+        ({"max_concurrency": 0}, "max_concurrency"),
     ]
     for overrides, field in cases:
         kwargs = {"agent_id": telzino_conn.agent_id, "destination": f"file://{tmp_path}/x.jsonl", **overrides}
@@ -299,6 +300,35 @@ def test_bad_input_fails_before_any_request(telzino_conn: TelzinoEmulator, tmp_p
         assert info.value.field == field
     assert telzino_conn.requests == []
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("workers", [2, 8])
+def test_max_concurrency_lands_the_same_lines_as_one_page_after_another(
+    telzino_conn: TelzinoEmulator, tmp_path: Path, workers: int
+) -> None:
+    """Several pages (the list's page size is 100): concurrent reads land the very same bytes."""
+    now = telzino_conn.now()
+    telzino_conn.seed_calls(450, start=now - timedelta(hours=6), end=now - timedelta(minutes=10))
+
+    def land_with(max_concurrency: int, name: str) -> tuple[bytes, dict[str, Any]]:
+        op = TelzinoCallsToObjectStorageOperator(
+            task_id="land",
+            agent_id=telzino_conn.agent_id,
+            destination=f"file://{tmp_path}/{name}",
+            window_field="created_at",
+            created_after=now - timedelta(hours=5),
+            created_before=now,
+            max_concurrency=max_concurrency,
+        )
+        result = op.execute(make_context())
+        return (tmp_path / name).read_bytes(), result
+
+    sequential, first = land_with(1, "one.jsonl")
+    concurrent, second = land_with(workers, "many.jsonl")
+
+    assert first["calls"] > 300 and second["calls"] == first["calls"]
+    assert concurrent == sequential
+    assert len({json.loads(line)["id"] for line in concurrent.splitlines()}) == first["calls"]
 
 
 def test_the_recording_fetch_never_carries_the_token(telzino_conn: TelzinoEmulator, tmp_path: Path) -> None:
