@@ -72,8 +72,8 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check telzino_provider tests example_dags benchmarks
-	$(VENV)/bin/ruff format --check telzino_provider tests example_dags benchmarks
+	$(VENV)/bin/ruff check telzino_provider airflow_provider_telzino tests example_dags benchmarks
+	$(VENV)/bin/ruff format --check telzino_provider airflow_provider_telzino tests example_dags benchmarks
 	$(VENV)/bin/mypy telzino_provider
 
 clean:
