@@ -107,8 +107,8 @@ e2e: $(E2E_STAMP)
 	$(VENV)/bin/python -m e2e --scenarios $(E2E_SCENARIOS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check telzino_provider tests example_dags benchmarks e2e
-	$(VENV)/bin/ruff format --check telzino_provider tests example_dags benchmarks e2e
+	$(VENV)/bin/ruff check telzino_provider airflow_provider_telzino tests example_dags benchmarks e2e
+	$(VENV)/bin/ruff format --check telzino_provider airflow_provider_telzino tests example_dags benchmarks e2e
 	$(VENV)/bin/mypy telzino_provider
 
 clean:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Run ``make test AIRFLOW_VERSION=X`` for each version and print one result line per version.
 
-Usage: python3 .ci/matrix.py [--stream] VERSION [VERSION ...]
+Usage: python3 .ci/matrix.py [--stream] VERSION [VERSION ...]     (e.g. 2.10.5 3.3.2; -h: this text)
 
 Each version's venv is built (or refreshed) by ``make venv`` first, so the install and the suite
 are timed apart. pytest's own output goes to ``.matrix/<version>.log`` (and to stdout with
@@ -120,10 +120,20 @@ def run_version(version: str, stream: bool) -> Result:
     return result
 
 
+VERSION = re.compile(r"^\d+\.\d+\.\d+$")
+
+
 def main(argv: list[str]) -> int:
+    if {"-h", "--help"} & set(argv):
+        print(__doc__)
+        return 0
     stream = "--stream" in argv
     versions = [arg for arg in argv if arg != "--stream"]
-    if not versions:
+    wrong = [arg for arg in versions if not VERSION.match(arg)]
+    if not versions or wrong:
+        # Checked before anything is created: `make venv AIRFLOW_VERSION=--x` would make `.venv---x`.
+        if wrong:
+            print(f"not an Airflow version (X.Y.Z): {' '.join(wrong)}", file=sys.stderr)
         print(__doc__, file=sys.stderr)
         return 2
     OUT.mkdir(exist_ok=True)

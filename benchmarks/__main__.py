@@ -1,5 +1,8 @@
 """``python -m benchmarks``: run the benchmarks, print one table, write benchmarks/results.json.
 
+``--quick`` (tiny sizes, one round) checks that everything runs and writes no JSON unless given
+``--output``, so the tracked results.json keeps the full run's figures.
+
 Airflow's logging (the provider logs one line per page) goes to a file in the temporary
 AIRFLOW_HOME, as a task's log would, not to the terminal; the table goes to standard output and
 progress to standard error.
@@ -38,7 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--slow-rounds", type=int, default=5, help="rounds for benchmarks 2, 3, 8 and 9 (>= 5)"
     )
     parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="comma-separated benchmark numbers")
-    parser.add_argument("--output", type=Path, default=HERE / "results.json", help="where to write JSON")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="where to write JSON (default: benchmarks/results.json; with --quick, nowhere)",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 round: checks it runs")
     args = parser.parse_args(argv)
     if not args.quick and min(args.rounds, args.slow_rounds) < 5:
@@ -71,6 +79,14 @@ def sizes(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         "concurrent_pull": {"calls": 10_000, "rounds": args.slow_rounds},
         "landing": {"calls": 100_000, "rounds": args.slow_rounds},
     }
+
+
+def output_path(args: argparse.Namespace) -> Path | None:
+    """Where the JSON goes. A quick run writes none unless asked: its tiny-size figures must not
+    replace the tracked results.json, whose figures the docs quote."""
+    if args.output is not None:
+        return Path(args.output)
+    return None if args.quick else HERE / "results.json"
 
 
 def prepare_environment() -> Path:
@@ -147,14 +163,21 @@ def main(argv: list[str] | None = None) -> int:
     rows = report.rows(results)
     table = report.render(rows, info)
     print(table, file=out)
+    output = output_path(args)
+    if output is None:
+        print(
+            f"\nquick run: no JSON written (--output FILE keeps it); Airflow's log output is in {log_path}",
+            file=out,
+        )
+        return 0
     document = {
         "machine": info,
-        "settings": vars(args) | {"output": _shown(args.output), "sizes": config},
+        "settings": vars(args) | {"output": _shown(output), "sizes": config},
         "table": rows,
         "results": results,
     }
-    args.output.write_text(json.dumps(document, indent=2, default=str) + "\n")
-    print(f"\nwrote {_shown(args.output)}; Airflow's log output is in {log_path}", file=out)
+    output.write_text(json.dumps(document, indent=2, default=str) + "\n")
+    print(f"\nwrote {_shown(output)}; Airflow's log output is in {log_path}", file=out)
     return 0
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +36,11 @@ if not AIRFLOW_V_3_0_PLUS:
     os.environ["AIRFLOW__CORE__EXECUTOR"] = "SequentialExecutor"
 
 CONN_ENV = "AIRFLOW_CONN_TELZINO_DEFAULT"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the session's Airflow home (database, logs): a test run leaves nothing in the temp folder."""
+    shutil.rmtree(_HOME, ignore_errors=True)
 
 
 def conn_json(emulator: TelzinoEmulator, *, oauth: bool = False, **extra: object) -> str:

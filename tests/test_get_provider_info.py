@@ -56,3 +56,26 @@ def test_airflow_cli_lists_the_hook():
     assert row["class"] == "telzino_provider.hooks.telzino.TelzinoHook"
     assert row["package_name"] == "airflow-provider-telzino"
     assert row["conn_id_attribute_name"] == "telzino_conn_id"
+
+
+def test_example_dag_discovery_finds_the_provider_quietly(caplog):
+    """Airflow 3.3+ imports each provider under its distribution name (``-`` -> ``_``) to look for
+    an ``example_dags`` folder when examples load; the import must work and add no bundle."""
+    import importlib
+
+    import pytest
+
+    module_name = get_provider_info()["package-name"].replace("-", "_")
+    assert not hasattr(importlib.import_module(module_name), "example_dags")
+    try:
+        from airflow.dag_processing.bundles import manager
+    except ImportError:
+        pytest.skip("no DAG bundles before Airflow 3.0")
+    add_examples = getattr(manager, "_add_provider_example_dags_to_bundle", None)
+    if add_examples is None:
+        pytest.skip("this Airflow does not load provider example DAGs")
+    bundles: list = []
+    with caplog.at_level("DEBUG"):
+        add_examples(bundles)
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], caplog.text[-2000:]
+    assert not [b for b in bundles if "telzino" in b.name]

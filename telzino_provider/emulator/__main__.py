@@ -1,9 +1,11 @@
 """Command line: run a standalone Telzino emulator until SIGINT/SIGTERM.
 
-    python -m telzino_provider.emulator [--host 127.0.0.1] [--port 8099] [--seed-calls N]
-                                        [--seed-hours H] [--speed S] [--seed SEED]
+    python -m telzino_provider.emulator [--host 127.0.0.1] [--port 8099] [--seed-calls 48]
+                                        [--seed-hours 3] [--speed 60] [--seed 1234]
 
-Prints the connection details (one ``name: value`` per line) and a ready-to-paste
+The defaults suit following the README against it: calls to list, and a clock fast enough that a
+placed call ends within seconds. Prints the connection details (one ``name: value`` per line), an
+``export TELZINO_...`` line for the README's commands and, last, a ready-to-paste
 ``AIRFLOW_CONN_TELZINO_DEFAULT=...`` line, then serves. Exit code 0 on SIGINT/SIGTERM, 1 if the
 address cannot be bound, 2 on bad arguments.
 """
@@ -24,15 +26,24 @@ from telzino_provider.emulator.emulator import TelzinoEmulator
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m telzino_provider.emulator", description="Run a local Telzino API emulator."
+        prog="python -m telzino_provider.emulator",
+        description="Run a local Telzino API emulator until Ctrl-C.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8099, help="port (0 = any free port; default 8099)")
-    parser.add_argument("--seed-calls", type=int, default=0, metavar="N", help="historical calls to seed")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind")
+    parser.add_argument("--port", type=int, default=8099, help="port; 0 picks any free port")
     parser.add_argument(
-        "--seed-hours", type=float, default=24.0, metavar="H", help="spread them over H hours"
+        "--seed-calls", type=int, default=48, metavar="N", help="historical calls to seed for the agent"
     )
-    parser.add_argument("--speed", type=float, default=1.0, help="emulated seconds per real second")
+    parser.add_argument(
+        "--seed-hours", type=float, default=3.0, metavar="H", help="spread over the last H hours"
+    )
+    parser.add_argument(
+        "--speed",
+        type=float,
+        default=60.0,
+        help="emulated seconds per real second (1: real time, 0: a frozen clock)",
+    )
     parser.add_argument("--seed", type=int, default=1234, help="random seed for ids and seeded calls")
     args = parser.parse_args(argv)
     if args.seed_calls < 0 or args.seed_hours <= 0 or args.speed < 0:
@@ -45,6 +56,18 @@ def connection_line(emu: TelzinoEmulator) -> str:
     return f"AIRFLOW_CONN_TELZINO_DEFAULT='{json.dumps(conn)}'"
 
 
+def readme_line(emu: TelzinoEmulator) -> str:
+    """The variables the README's commands read, ready to paste into another shell."""
+    names = {
+        "TELZINO_API_URL": emu.base_url,
+        "TELZINO_ACCESS_TOKEN": emu.token,
+        "TELZINO_AGENT_ID": emu.agent_id,
+        "TELZINO_CLIENT_ID": emu.client_id,
+        "TELZINO_CLIENT_SECRET": emu.client_secret,
+    }
+    return "export " + " ".join(f"{name}={value}" for name, value in names.items())
+
+
 def banner(emu: TelzinoEmulator, seeded: int) -> str:
     return "\n".join(
         [
@@ -55,6 +78,7 @@ def banner(emu: TelzinoEmulator, seeded: int) -> str:
             f"client_id: {emu.client_id}",
             f"client_secret: {emu.client_secret}",
             f"seeded_calls: {seeded}",
+            readme_line(emu),
             connection_line(emu),
         ]
     )

@@ -8,6 +8,7 @@ exercised only where that package is importable.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +124,11 @@ def test_the_command_line_keeps_five_rounds_outside_quick_mode() -> None:
     with pytest.raises(SystemExit):
         cli.parse_args(["--rounds", "3"])
     assert cli.sizes(cli.parse_args([]))["full_pull"] == {"calls": 10_000, "rounds": 25}
+
+
+def test_a_quick_run_leaves_the_tracked_results_alone() -> None:
+    tracked = Path(cli.__file__).resolve().parent / "results.json"
+
+    assert cli.output_path(cli.parse_args(["--quick"])) is None
+    assert cli.output_path(cli.parse_args([])) == tracked
+    assert cli.output_path(cli.parse_args(["--quick", "--output", "x.json"])) == Path("x.json")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import signal
 import socket
@@ -47,9 +48,17 @@ def test_cli_serves_and_exits_cleanly_on_signal(signum):
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         lines = read_banner(proc)
-        fields = dict(line.split(": ", 1) for line in lines[1:-1])
+        fields = dict(line.split(": ", 1) for line in lines[1:-2])
         assert fields["base_url"] == f"http://127.0.0.1:{port}"
         assert fields["seeded_calls"] == "40"
+        exported = dict(pair.split("=", 1) for pair in lines[-2].removeprefix("export ").split())
+        assert exported == {
+            "TELZINO_API_URL": fields["base_url"],
+            "TELZINO_ACCESS_TOKEN": fields["token"],
+            "TELZINO_AGENT_ID": fields["agent_id"],
+            "TELZINO_CLIENT_ID": fields["client_id"],
+            "TELZINO_CLIENT_SECRET": fields["client_secret"],
+        }
         conn = json.loads(lines[-1].split("=", 1)[1].strip("'"))
         assert conn == {"conn_type": "telzino", "host": fields["base_url"], "password": fields["token"]}
         headers = {"Authorization": f"Bearer {fields['token']}"}
@@ -101,3 +110,24 @@ def test_cli_reports_a_taken_port():
         )
     assert result.returncode == 1 and f"127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_cli_defaults_suit_the_readme_and_help_shows_them():
+    from telzino_provider.emulator.__main__ import parse_args
+
+    args = parse_args([])
+    assert (args.seed_calls, args.seed_hours, args.speed) == (48, 3.0, 60.0)  # calls to list; calls end soon
+    result = subprocess.run(
+        [sys.executable, "-m", "telzino_provider.emulator", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0
+    for option, default in [
+        ("--port", "8099"),
+        ("--seed-calls", "48"),
+        ("--seed-hours", "3.0"),
+        ("--speed", "60.0"),
+    ]:
+        assert re.search(rf"{option}\b.*?\(default: {re.escape(default)}\)", result.stdout, re.DOTALL), option
