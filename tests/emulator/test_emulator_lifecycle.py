@@ -295,24 +295,23 @@ def test_calls_are_per_agent(emu, client):
     assert {a["id"] for a in client.get("/v1/agents").json()["data"]} == {emu.agent_id, other}
 
 
-def test_large_seed_and_fast_pages():
-    """100,000 calls: seeding stays around a second and a deep 100-call page a few milliseconds."""
+def test_large_seed_pages_to_the_end():
+    """100,000 calls: deep pages, filtered and not, answer with the right slice and the end says so.
+
+    How fast seeding and paging are is measured by ``make bench`` (every benchmark runs against the
+    emulator), not asserted here: a timed assertion fails on a loaded machine, not on a regression.
+    """
     with TelzinoEmulator() as emu:
         now = emu.now()
-        started = time.perf_counter()
         emu.seed_calls(100_000, start=now - timedelta(days=30), end=now)
-        seeded_in = time.perf_counter() - started
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {emu.token}"
         url = f"{emu.base_url}/v1/agents/{emu.agent_id}/outbound-calls"
-        timings = []
-        for page in (1, 500, 1000, 1001):
+        for page in (1, 500, 1000):
             for status in ("", "&status=completed"):
-                started = time.perf_counter()
                 body = session.get(f"{url}?limit=100&page={page}{status}", timeout=5).json()
-                timings.append(time.perf_counter() - started)
+                assert body["data"] or status, (page, status)
+        body = session.get(f"{url}?limit=100&page=1001", timeout=5).json()
         assert body["data"] == [] and body["pagination"]["hasNext"] is False
         assert len(session.get(f"{url}?limit=100&page=1000", timeout=5).json()["data"]) == 100
         session.close()
-    assert seeded_in < 10  # ~1-2 s; generous for slow CI machines
-    assert sorted(timings)[len(timings) // 2] < 0.05  # median, client overhead included
