@@ -19,7 +19,13 @@ from telzino_provider.emulator import TelzinoEmulator
 from telzino_provider.emulator.records import OUTCOME_NUMBERS
 
 CALL_AND_WAIT = "telzino_call_and_wait"
-EXAMPLES = [CALL_AND_WAIT, "telzino_completed_calls_fanout", "telzino_sync_completed_calls"]
+EXAMPLES = [
+    CALL_AND_WAIT,
+    "telzino_completed_calls_fanout",
+    "telzino_sync_completed_calls",
+    "telzino_calls_to_storage",
+    "telzino_calls_storage_summary",  # by hand: reads the newest landing, or says none has landed
+]
 CATCHUP = "telzino_sync_catchup"
 BURST = "telzino_call_and_wait_burst"
 CAMPAIGN = "telzino_e2e_campaign"
@@ -76,6 +82,8 @@ def manual_runs(h: Harness) -> dict[str, Any]:
     assert len(posts) == 1, f"the call-and-wait run placed {len(posts)} calls, expected 1"
     outcome = api.xcom(CALL_AND_WAIT, runs[CALL_AND_WAIT], "read_outcome")
     assert outcome["status"] == "completed", outcome
+    landed = api.xcom("telzino_calls_to_storage", runs["telzino_calls_to_storage"], "land_calls")
+    assert landed["uri"].startswith("file://") and landed["calls"] >= 0, landed
     return {
         "dags": len(runs),
         "time_s": round(time.monotonic() - started, 1),
