@@ -240,6 +240,26 @@ def window_for_run(
     return window, interval
 
 
+def window_for_task(context: Any, task: Any) -> tuple[CallWindow, RunInterval | None]:
+    """:func:`window_for_run` with the arguments a window-reading task keeps under their own names
+    (``use_data_interval``, ``fallback_interval``, ``status``, ``window_field``, ``created_after``,
+    ``created_before``, ``lookback``): the list operator, the completed-calls sensor, the transfer.
+
+    :param context: the task context.
+    :param task: the operator or sensor.
+    """
+    return window_for_run(
+        context,
+        use_data_interval=task.use_data_interval,
+        fallback_interval=task.fallback_interval,
+        status=task.status,
+        window_field=task.window_field,
+        created_after=task.created_after,
+        created_before=task.created_before,
+        lookback=task.lookback,
+    )
+
+
 def describe_window(window: CallWindow, interval: RunInterval | None) -> str:
     """One log line: which window and why."""
     why = interval.reason if interval is not None else "created_after/created_before as given"

@@ -59,7 +59,7 @@ from telzino_provider.windows import (
     list_window,
     require_fields,
     require_max_calls,
-    window_for_run,
+    window_for_task,
     window_xcom,
 )
 
@@ -159,16 +159,7 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         agent = require_uuid("agent_id", self.agent_id)
-        window, interval = window_for_run(
-            context,
-            use_data_interval=self.use_data_interval,
-            fallback_interval=self.fallback_interval,
-            status=self.status,
-            window_field=self.window_field,
-            created_after=self.created_after,
-            created_before=self.created_before,
-            lookback=self.lookback,
-        )
+        window, interval = window_for_task(context, self)
         max_calls = require_max_calls(self.max_calls)
         fields = require_fields(self.fields)
         self.log.info("%s", describe_window(window, interval))

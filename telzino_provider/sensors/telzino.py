@@ -47,7 +47,7 @@ from telzino_provider.windows import (
     describe_window,
     require_fields,
     warn_if_large,
-    window_for_run,
+    window_for_task,
     window_xcom,
 )
 
@@ -256,16 +256,7 @@ class TelzinoCompletedCallsSensor(_TelzinoSensor):
 
     def validate(self, context: Context) -> None:
         self.agent_id = require_uuid("agent_id", self.agent_id)
-        self._window, interval = window_for_run(
-            context,
-            use_data_interval=self.use_data_interval,
-            fallback_interval=self.fallback_interval,
-            status=self.status,
-            window_field=self.window_field,
-            created_after=self.created_after,
-            created_before=self.created_before,
-            lookback=self.lookback,
-        )
+        self._window, interval = window_for_task(context, self)
         optional_positive("min_calls", self.min_calls)
         self.fields = require_fields(self.fields)
         self.log.info("%s", describe_window(self._window, interval))

@@ -32,7 +32,7 @@ from telzino_provider.windows import (
     iter_window,
     require_fields,
     trim,
-    window_for_run,
+    window_for_task,
 )
 
 Record = dict[str, Any]
@@ -160,16 +160,7 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
     # -- steps --------------------------------------------------------------------------------
 
     def _window(self, context: Context) -> CallWindow:
-        window, interval = window_for_run(
-            context,
-            use_data_interval=self.use_data_interval,
-            fallback_interval=self.fallback_interval,
-            status=self.status,
-            window_field=self.window_field,
-            created_after=self.created_after,
-            created_before=self.created_before,
-            lookback=self.lookback,
-        )
+        window, interval = window_for_task(context, self)
         self.log.info("%s", describe_window(window, interval))
         return window
 
