@@ -20,7 +20,7 @@ AIRFLOW_SERIES := $(word 1,$(subst ., ,$(AIRFLOW_VERSION))).$(word 2,$(subst ., 
 # incompatible"); Airflow's own 2.10/2.11 constraints files pin 0.2.6.
 PINS_2.10 := universal-pathlib<0.3
 PINS_2.11 := universal-pathlib<0.3
-PINS_3.0 := fastapi<0.118
+PINS_3.0 := fastapi<0.118 universal-pathlib<0.3
 PINS_3.2 := fastapi<0.137 svcs<26
 AIRFLOW_PINS ?= $(PINS_$(AIRFLOW_SERIES))
 
