@@ -38,6 +38,8 @@ from benchmarks.common import (
     connection_env,
     environment,
     interleave,
+    reset_peak,
+    status_kb,
     timed,
 )
 from benchmarks.emulator_server import REPO_ROOT
@@ -177,26 +179,6 @@ def _memory_in_fresh_process(agent: str) -> dict[str, Any]:
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
-def _status_kb(field: str) -> int | None:
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
-            refs.write("5")
-    except OSError:
-        return False
-    return _status_kb("VmHWM") is not None
-
-
 def measure(agent: str) -> dict[str, Any]:
     """Peak RSS growth of one landing, after a warm-up landing of the newest call alone."""
     from telzino_provider.hooks.telzino import TelzinoHook
@@ -208,12 +190,12 @@ def measure(agent: str) -> dict[str, Any]:
         # Imports, sessions and every code path warm, without allocating what the real run measures.
         provider_land(agent, Path(folder) / "warm.jsonl", created_after=newest["created_at"])
         gc.collect()
-        resettable = _reset_peak()
+        resettable = reset_peak()
         usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        baseline_kb = (_status_kb("VmRSS") if resettable else usage) or 0
+        baseline_kb = (status_kb("VmRSS") if resettable else usage) or 0
         lines = provider_land(agent, Path(folder) / "calls.jsonl")
         peak_kb = (
-            _status_kb("VmHWM") if resettable else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+            status_kb("VmHWM") if resettable else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         ) or 0
     return {
         "lines": lines,

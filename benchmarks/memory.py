@@ -31,6 +31,8 @@ from benchmarks.common import (
     Samples,
     connection_env,
     environment,
+    reset_peak,
+    status_kb,
 )
 from benchmarks.emulator_server import REPO_ROOT
 
@@ -123,27 +125,6 @@ class ForkServer:
 # -- the clean parent and its children ---------------------------------------------------------
 
 
-def _status_kb(field: str) -> int | None:
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux 4.0+); False where that is not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
-            refs.write("5")
-    except OSError:
-        return False
-    return _status_kb("VmHWM") is not None
-
-
 def _max_rss_kb() -> int:
     usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return usage // 1024 if sys.platform == "darwin" else usage  # bytes on macOS, KiB on Linux
@@ -160,14 +141,14 @@ def measure(mode: str, agent: str, count: int, traced: bool) -> dict[str, Any]:
     gc.collect()
     if traced:
         tracemalloc.start()
-    resettable = _reset_peak()
-    baseline_kb = (_status_kb("VmRSS") if resettable else _max_rss_kb()) or 0
+    resettable = reset_peak()
+    baseline_kb = (status_kb("VmRSS") if resettable else _max_rss_kb()) or 0
     if mode == "stream":
         seen = sum(1 for _ in hook.iter_outbound_calls(agent))
     else:
         calls = hook.list_outbound_calls(agent)
         seen = len(calls)
-    peak_kb = (_status_kb("VmHWM") if resettable else _max_rss_kb()) or 0
+    peak_kb = (status_kb("VmHWM") if resettable else _max_rss_kb()) or 0
     result: dict[str, Any] = {
         "mode": mode,
         "count": seen,
