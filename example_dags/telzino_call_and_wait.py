@@ -22,7 +22,7 @@ Params win over Variables, Variables over the defaults; nothing is read at parse
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 try:  # Airflow 3
     from airflow.sdk import DAG, Param, task
@@ -88,6 +88,10 @@ with DAG(
         deferrable=True,
         poke_interval=5,  # one cheap GET per look, made by the triggerer
         timeout=60 * 60,
+        # A wait only reads, so retries are safe: they cover an Airflow scheduler race on deferral
+        # (docs/running-in-production.md). A call that ended no_answer/busy/failed is not retried.
+        retries=2,
+        retry_delay=timedelta(seconds=10),
         telzino_conn_id=CONN_ID,
     )
     place_call >> wait_for_outcome

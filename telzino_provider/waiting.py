@@ -33,6 +33,7 @@ from telzino_provider.statuses import CallStatus
 from telzino_provider.validation import require_statuses
 from telzino_provider.version_compat import (
     AirflowException,
+    AirflowFailException,
     AirflowSensorTimeout,
     AirflowSkipException,
     run_blocking,
@@ -272,13 +273,21 @@ async def wait_in_trigger(
     poll_interval: float,
     max_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
     consecutive_errors: int = 0,
+    first_look_at: float | None = None,
 ) -> Event:
     """:func:`wait_on_worker` for the triggerer: the blocking look runs in a thread that can still
     reach Airflow (a token fetch masks the token through the triggerer's supervisor on 3.x).
 
     :param consecutive_errors: transient errors already counted in a row by the worker's look.
+    :param first_look_at: epoch seconds of the first look; None, or a time already past, looks at once.
+        The sensor has just looked before deferring, so a look at once would only repeat it. Worse, a
+        trigger that fires within moments of the deferral races the worker's own exit: Airflow 3.0 to
+        3.2.1 and 3.3 (apache/airflow#66374, #67287, #72716) may then fail the task with "finished
+        with state success, but the task instance's state attribute is queued".
     """
     budget = ErrorBudget(max_errors, consecutive_errors)
+    if first_look_at is not None:
+        await asyncio.sleep(max(0.0, min(first_look_at, deadline) - time.time()))
     while True:
         event = await run_blocking(poll_step, poll, budget)
         if event is not None:
@@ -309,6 +318,9 @@ def validate_event(event: object, payload_key: str) -> Event:
 def resolve_event(event: object, payload_key: str, *, soft_fail: bool = False, sensor: bool = False) -> Any:
     """The task's return value for a success event; otherwise the matching exception.
 
+    A failure event (the call ended in a failure status) raises AirflowFailException: the outcome is
+    final, so Airflow's retries, which a wait may set against the Airflow race described in
+    :func:`wait_in_trigger`, never wait on an ended call again. Error events stay retryable.
     With ``soft_fail`` every other event raises AirflowSkipException, done here explicitly rather than
     left to BaseSensorOperator (whose handling changed across versions). Deferrable sensors in Airflow
     skip on any error with soft_fail, so poke mode does the same for the modes to agree.
@@ -324,6 +336,8 @@ def resolve_event(event: object, payload_key: str, *, soft_fail: bool = False, s
         raise AirflowSkipException(f"{message} (soft_fail is set, so the task is skipped)")
     if status == TIMEOUT and sensor:
         raise AirflowSensorTimeout(message)
+    if status == FAILURE:  # the call has ended: a retry would only read the same outcome again
+        raise AirflowFailException(message)
     raise AirflowException(message)
 
 

@@ -401,6 +401,7 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
                     telzino_conn_id=self.telzino_conn_id,
                     max_consecutive_errors=self.max_consecutive_errors,
                     consecutive_errors=budget.count,
+                    first_look_at=time.time() + self.poll_interval,  # it has just looked itself
                 ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=self.timeout) + DEFER_GRACE,

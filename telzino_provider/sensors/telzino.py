@@ -81,7 +81,7 @@ class _TelzinoSensor(BaseSensorOperator):
     def poll(self) -> Verdict:
         raise NotImplementedError
 
-    def make_trigger(self, end_time: float, consecutive_errors: int) -> Any:
+    def make_trigger(self, end_time: float, consecutive_errors: int, first_look_at: float) -> Any:
         raise NotImplementedError
 
     def execute(self, context: Context) -> Any:
@@ -96,8 +96,11 @@ class _TelzinoSensor(BaseSensorOperator):
             event = poll_step(self.poll, budget)
             if event is not None:
                 return self.execute_complete(context, event)
+            looked_at = time.time()
             self.defer(
-                trigger=self.make_trigger(time.time() + self.timeout, budget.count),
+                trigger=self.make_trigger(
+                    looked_at + self.timeout, budget.count, first_look_at=looked_at + self.poke_interval
+                ),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=self.timeout) + DEFER_GRACE,
             )
@@ -175,7 +178,9 @@ class TelzinoOutboundCallSensor(_TelzinoSensor):
     def poll(self) -> Verdict:
         return poll_call(self.hook, self.agent_id, self.call_id, self.success_statuses, self.failure_statuses)
 
-    def make_trigger(self, end_time: float, consecutive_errors: int) -> TelzinoOutboundCallTrigger:
+    def make_trigger(
+        self, end_time: float, consecutive_errors: int, first_look_at: float
+    ) -> TelzinoOutboundCallTrigger:
         return TelzinoOutboundCallTrigger(
             agent_id=self.agent_id,
             call_id=self.call_id,
@@ -186,6 +191,7 @@ class TelzinoOutboundCallSensor(_TelzinoSensor):
             telzino_conn_id=self.telzino_conn_id,
             max_consecutive_errors=self.max_consecutive_errors,
             consecutive_errors=consecutive_errors,
+            first_look_at=first_look_at,
         )
 
 
@@ -271,7 +277,9 @@ class TelzinoCompletedCallsSensor(_TelzinoSensor):
     def poll(self) -> Verdict:
         return poll_completed_calls(self.hook, self.agent_id, self.window, self.min_calls, self.fields)
 
-    def make_trigger(self, end_time: float, consecutive_errors: int) -> TelzinoCompletedCallsTrigger:
+    def make_trigger(
+        self, end_time: float, consecutive_errors: int, first_look_at: float
+    ) -> TelzinoCompletedCallsTrigger:
         return TelzinoCompletedCallsTrigger(
             agent_id=self.agent_id,
             window=self.window.to_json(),
@@ -282,6 +290,7 @@ class TelzinoCompletedCallsSensor(_TelzinoSensor):
             telzino_conn_id=self.telzino_conn_id,
             max_consecutive_errors=self.max_consecutive_errors,
             consecutive_errors=consecutive_errors,
+            first_look_at=first_look_at,
         )
 
     def resolve(self, event: object) -> Any:

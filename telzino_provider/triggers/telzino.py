@@ -38,6 +38,9 @@ class _TelzinoPollingTrigger(BaseTrigger):
     :param telzino_conn_id: the Airflow connection id.
     :param max_consecutive_errors: transient errors tolerated in a row before an error event.
     :param consecutive_errors: transient errors already counted in a row (by the look on the worker).
+    :param first_look_at: epoch seconds before which the trigger does not look; None looks at once.
+        The sensor sets it one interval after its own look on the worker, so a call that ends at once
+        is not reported while the worker that deferred is still exiting (see :func:`wait_in_trigger`).
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class _TelzinoPollingTrigger(BaseTrigger):
         telzino_conn_id: str,
         max_consecutive_errors: int,
         consecutive_errors: int = 0,
+        first_look_at: float | None = None,
     ) -> None:
         super().__init__()
         self.end_time = float(end_time)
@@ -55,6 +59,7 @@ class _TelzinoPollingTrigger(BaseTrigger):
         self.telzino_conn_id = telzino_conn_id
         self.max_consecutive_errors = int(max_consecutive_errors)
         self.consecutive_errors = int(consecutive_errors)
+        self.first_look_at = None if first_look_at is None else float(first_look_at)
 
     def own_kwargs(self) -> dict[str, Any]:
         """The subclass's own constructor arguments, as plain JSON."""
@@ -77,6 +82,7 @@ class _TelzinoPollingTrigger(BaseTrigger):
                 "telzino_conn_id": self.telzino_conn_id,
                 "max_consecutive_errors": self.max_consecutive_errors,
                 "consecutive_errors": self.consecutive_errors,
+                "first_look_at": self.first_look_at,
             },
         )
 
@@ -95,6 +101,7 @@ class _TelzinoPollingTrigger(BaseTrigger):
                 poll_interval=self.poll_interval,
                 max_errors=self.max_consecutive_errors,
                 consecutive_errors=self.consecutive_errors,
+                first_look_at=self.first_look_at,
             )
         finally:
             await run_blocking(hook.close)
@@ -116,6 +123,7 @@ class TelzinoOutboundCallTrigger(_TelzinoPollingTrigger):
     :param telzino_conn_id: the Airflow connection id.
     :param max_consecutive_errors: transient errors tolerated in a row before an error event.
     :param consecutive_errors: transient errors already counted in a row (by the look on the worker).
+    :param first_look_at: epoch seconds before which the trigger does not look; None looks at once.
     """
 
     def __init__(
@@ -130,6 +138,7 @@ class TelzinoOutboundCallTrigger(_TelzinoPollingTrigger):
         telzino_conn_id: str = TelzinoHook.default_conn_name,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
         consecutive_errors: int = 0,
+        first_look_at: float | None = None,
     ) -> None:
         super().__init__(
             end_time=end_time,
@@ -137,6 +146,7 @@ class TelzinoOutboundCallTrigger(_TelzinoPollingTrigger):
             telzino_conn_id=telzino_conn_id,
             max_consecutive_errors=max_consecutive_errors,
             consecutive_errors=consecutive_errors,
+            first_look_at=first_look_at,
         )
         self.agent_id = agent_id
         self.call_id = call_id
@@ -175,6 +185,7 @@ class TelzinoCompletedCallsTrigger(_TelzinoPollingTrigger):
     :param telzino_conn_id: the Airflow connection id.
     :param max_consecutive_errors: transient errors tolerated in a row before an error event.
     :param consecutive_errors: transient errors already counted in a row (by the look on the worker).
+    :param first_look_at: epoch seconds before which the trigger does not look; None looks at once.
     """
 
     def __init__(
@@ -189,6 +200,7 @@ class TelzinoCompletedCallsTrigger(_TelzinoPollingTrigger):
         telzino_conn_id: str = TelzinoHook.default_conn_name,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
         consecutive_errors: int = 0,
+        first_look_at: float | None = None,
     ) -> None:
         super().__init__(
             end_time=end_time,
@@ -196,6 +208,7 @@ class TelzinoCompletedCallsTrigger(_TelzinoPollingTrigger):
             telzino_conn_id=telzino_conn_id,
             max_consecutive_errors=max_consecutive_errors,
             consecutive_errors=consecutive_errors,
+            first_look_at=first_look_at,
         )
         self.agent_id = agent_id
         self.window = CallWindow.from_json(window)

@@ -145,7 +145,8 @@ with DAG(
     )
 
 
-# Calls that fail (busy, no answer), one per mapped task instance, retried once each.
+# Waits that time out (the test freezes the emulator's clock), one call per mapped task instance,
+# retried once each: a timeout is retryable, so each retry must adopt its try 1's call.
 with DAG(
     "telzino_test_create_retry",
     schedule=None,
@@ -158,10 +159,30 @@ with DAG(
         agent_id=AGENT,
         wait_for_completion=True,
         poll_interval=0.1,
-        timeout=60,
+        timeout=0.5,
         retries=1,
         retry_delay=timedelta(0),
     ).expand(to_number=["+18135550486", "+18135550480"])
+
+
+# A call that ends busy: an ended call is final, so the task fails on try 1 despite its retries.
+with DAG(
+    "telzino_test_create_outcome_is_final",
+    schedule=None,
+    start_date=START,
+    catchup=False,
+    params={"agent_id": NO_ID},
+) as create_outcome_dag:
+    TelzinoCreateOutboundCallOperator(
+        task_id="place_call",
+        agent_id=AGENT,
+        to_number="+18135550486",
+        wait_for_completion=True,
+        poll_interval=0.1,
+        timeout=60,
+        retries=2,
+        retry_delay=timedelta(0),
+    )
 
 
 # The same sensor in each mode, for the mode-parity tests.

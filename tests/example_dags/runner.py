@@ -13,7 +13,7 @@ for a run triggered by hand
 ``{"dag_id", "manual": true, "run_after": ISO}`` (Airflow 3: no logical date, so no data interval;
 Airflow 2: a manual run at that moment, which has the interval its timetable infers); each result is
 ``{"dag_id", "run_id", "state", "tis": {task_id: {map_index: state}},
-"xcoms": {task_id: {map_index: {key: value}}}}``.
+"tries": {task_id: {map_index: try_number}}, "xcoms": {task_id: {map_index: {key: value}}}}``.
 """
 
 from __future__ import annotations
@@ -43,14 +43,16 @@ def _dump_run(dr: object) -> dict:
 
     ids = {"dag_id": dr.dag_id, "run_id": dr.run_id}  # type: ignore[attr-defined]
     tis: dict = {}
+    tries: dict = {}
     xcoms: dict = {}
     with create_session() as session:
         for ti in session.query(TaskInstance).filter_by(**ids):
             tis.setdefault(ti.task_id, {})[str(ti.map_index)] = _state(ti.state)
+            tries.setdefault(ti.task_id, {})[str(ti.map_index)] = ti.try_number
         for row in session.query(XCom).filter_by(**ids):
             slot = xcoms.setdefault(row.task_id, {}).setdefault(str(row.map_index), {})
             slot[row.key] = XCom.deserialize_value(row) if AIRFLOW_3 else row.value  # 2.x: on load
-    return {**ids, "state": _state(dr.state), "tis": tis, "xcoms": xcoms}  # type: ignore[attr-defined]
+    return {**ids, "state": _state(dr.state), "tis": tis, "tries": tries, "xcoms": xcoms}  # type: ignore[attr-defined]
 
 
 def main(jobs_path: str, results_path: str) -> None:

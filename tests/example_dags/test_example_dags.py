@@ -223,6 +223,7 @@ def test_call_and_wait_fails_the_wait_when_nobody_answers(scenario: dict[str, An
     assert run["state"] == "failed"
     assert run["tis"]["place_call"]["-1"] == "success"
     assert run["tis"]["wait_for_outcome"]["-1"] == "failed"
+    assert run["tries"]["wait_for_outcome"]["-1"] == 1  # the wait has retries=2; an ended call is final
     assert run["tis"]["read_outcome"]["-1"] == "upstream_failed"
     assert [c["status"] for c in emu.calls() if c["id"] == call_id] == ["busy"]
     assert emu.count_requests("POST", "/v1/agents/") == 2  # one call per run, never a second dial

@@ -212,11 +212,15 @@ def test_deferrable_places_the_call_on_the_worker_then_defers(telzino_conn: Telz
     ti = FakeTI()
     op = create_op(telzino_conn, wait_for_completion=True, deferrable=True, poll_interval=0.05, timeout=120)
 
+    before = time.time()
     deferred = defers(op, make_context(ti))
 
     assert posts(telzino_conn) == 1 and ti.xcoms["call_id"]  # placed, and its id pushed, before waiting
     trigger = deferred.trigger
     assert isinstance(trigger, TelzinoOutboundCallTrigger) and trigger.call_id == ti.xcoms["call_id"]
+    # it looked once on the worker, so the trigger's first look is one poll_interval after that
+    assert trigger.first_look_at is not None
+    assert before + op.poll_interval <= trigger.first_look_at <= time.time() + op.poll_interval
     assert deferred.method_name == "execute_complete"
     assert deferred.timeout is not None and deferred.timeout >= timedelta(seconds=120)
 
@@ -251,7 +255,7 @@ def test_failure_status_fails_the_task_with_status_error_and_sip_code(
     if not deferrable:
         start_the_clock()
     # Deferrable: the clock is frozen until the task has deferred, so the trigger sees the outcome.
-    with pytest.raises(AirflowException) as info:
+    with pytest.raises(AirflowFailException) as info:  # an ended call cannot change: no retries
         execute_deferred(op, make_context(ti), before_trigger=start_the_clock)
 
     message = str(info.value)
@@ -354,7 +358,8 @@ def test_templated_call_deferred_then_watched_in_a_dag(
 
 
 def test_retry_and_clear_never_dial_twice_in_a_dag(airflow_db: None, telzino_conn: TelzinoEmulator) -> None:
-    telzino_conn.speed = 500  # busy and no_answer arrive within a fraction of a second
+    # The emulator's clock stays frozen: every call stays queued and every wait times out, a
+    # retryable failure, so each task instance is retried.
     logical = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
     when = {"logical_date": logical, "run_after": logical}
 
@@ -365,7 +370,7 @@ def test_retry_and_clear_never_dial_twice_in_a_dag(airflow_db: None, telzino_con
     assert ti_states(first) == {("place_call", 0): ("failed", 2), ("place_call", 1): ("failed", 2)}
     assert posts(telzino_conn) == 2
     calls = {c["request_metadata"]["airflow"]["map_index"]: c for c in telzino_conn.calls()}
-    assert {i: c["status"] for i, c in calls.items()} == {0: "busy", 1: "no_answer"}
+    assert {i: c["status"] for i, c in calls.items()} == {0: "queued", 1: "queued"}
     assert {i: c["request_metadata"]["airflow"]["run_id"] for i, c in calls.items()} == {
         0: first.run_id,
         1: first.run_id,
@@ -393,6 +398,18 @@ def test_retry_and_clear_never_dial_twice_in_a_dag(airflow_db: None, telzino_con
         calls[0]["id"],
         calls[1]["id"],
     ]
+
+
+def test_an_ended_call_fails_the_task_without_its_retries(
+    airflow_db: None, telzino_conn: TelzinoEmulator
+) -> None:
+    telzino_conn.speed = 500  # busy within a fraction of a second
+
+    run = run_dag("telzino_test_create_outcome_is_final", conf={"agent_id": telzino_conn.agent_id})
+
+    assert state_of(run.state) == "failed"
+    assert ti_states(run) == {("place_call", -1): ("failed", 1)}  # retries=2, none used
+    assert posts(telzino_conn) == 1 and telzino_conn.calls()[0]["status"] == "busy"
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["poll", "deferrable"])

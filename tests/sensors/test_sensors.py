@@ -12,7 +12,12 @@ from telzino_provider.emulator import OUTCOME_NUMBERS, TelzinoEmulator
 from telzino_provider.exceptions import TelzinoValidationError
 from telzino_provider.sensors.telzino import TelzinoCompletedCallsSensor, TelzinoOutboundCallSensor
 from telzino_provider.triggers.telzino import TelzinoCompletedCallsTrigger, TelzinoOutboundCallTrigger
-from telzino_provider.version_compat import AirflowException, AirflowSensorTimeout, AirflowSkipException
+from telzino_provider.version_compat import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+)
 from tests.airflow_helpers import (
     defers,
     emulator_conn_env,
@@ -67,9 +72,14 @@ def test_deferrable_call_sensor_defers_and_resumes_with_the_same_record(
     call = telzino_conn.add_call(duration=45)
     sensor = call_sensor(telzino_conn, call["id"], deferrable=True, timeout=120)
 
+    before = time.time()
     deferred = defers(sensor, make_context())
     assert isinstance(deferred.trigger, TelzinoOutboundCallTrigger)
     assert deferred.trigger.end_time == pytest.approx(time.time() + 120, abs=5)
+    # it has just looked itself, so the trigger's first look is one poke_interval after that look
+    assert (
+        before + sensor.poke_interval <= deferred.trigger.first_look_at <= time.time() + sensor.poke_interval
+    )
 
     telzino_conn.speed = 400
     record = execute_deferred(sensor, make_context())
@@ -104,9 +114,10 @@ def test_call_sensor_failure_statuses_fail_or_skip_with_soft_fail(
             before_trigger=start_the_clock,
         )
 
-    with pytest.raises(AirflowException) as failed:
+    # A finished call cannot change: the task fails without Airflow's retries, so `retries` set
+    # against other failures (see docs/running-in-production.md) never re-waits on an ended call.
+    with pytest.raises(AirflowFailException) as failed:
         run()
-    assert not isinstance(failed.value, AirflowSkipException)
     assert f"ended with status '{outcome}'" in str(failed.value)
     assert "error: " in str(failed.value) and f"sip_status_code: {sip}" in str(failed.value)
 

@@ -70,7 +70,7 @@ def test_completed_calls_trigger_serializes_times_as_iso(telzino_conn: TelzinoEm
 
 def test_call_trigger_success_event_carries_the_final_record(telzino_conn: TelzinoEmulator) -> None:
     call = telzino_conn.add_call(duration=30)
-    telzino_conn.speed = 400  # the call runs its 40 emulated seconds while the trigger waits
+    telzino_conn.speed = 40  # the call runs its ~40 emulated seconds (1 s) while the trigger waits
 
     event = run_trigger(roundtrip(call_trigger(telzino_conn, call["id"])))
 
@@ -204,3 +204,46 @@ def test_call_trigger_continues_the_count_of_errors_it_is_handed(
     assert trigger.serialize()[1]["consecutive_errors"] == 1
     assert event["status"] == "error" and "too many consecutive errors" in event["message"]
     assert emulator.count_requests("GET") == 2  # the worker's look was the first of three
+
+
+def test_call_trigger_first_look_waits_one_interval_after_the_workers_look(
+    telzino_conn: TelzinoEmulator,
+) -> None:
+    # The sensor has just looked on the worker; a trigger that looks again at once fires while the
+    # worker that deferred is still exiting, which some Airflow versions fail the task for.
+    call = telzino_conn.add_call(created_at=telzino_conn.now() - timedelta(hours=1), duration=5)
+    first_look_at = time.time() + 0.4
+
+    event = run_trigger(roundtrip(call_trigger(telzino_conn, call["id"], first_look_at=first_look_at)))
+
+    assert time.time() >= first_look_at  # no event before the first look was due
+    assert event["status"] == "success" and event["call"]["status"] == "completed"
+    assert telzino_conn.count_requests("GET") == 1
+
+
+def test_call_trigger_looks_at_once_when_its_first_look_is_past_due(telzino_conn: TelzinoEmulator) -> None:
+    # A trigger restarted on another triggerer long after the deferral, or one serialized by an
+    # earlier release (no first_look_at): the first look is due already.
+    call = telzino_conn.add_call(created_at=telzino_conn.now() - timedelta(hours=1), duration=5)
+    started = time.time()
+
+    past_due = run_trigger(
+        call_trigger(telzino_conn, call["id"], first_look_at=started - 60, poll_interval=30)
+    )
+    no_first_look = run_trigger(call_trigger(telzino_conn, call["id"], poll_interval=30))
+
+    assert past_due["status"] == no_first_look["status"] == "success"
+    assert time.time() - started < 30  # neither waited a poll interval
+    assert roundtrip(call_trigger(telzino_conn, call["id"])).serialize()[1]["first_look_at"] is None
+
+
+def test_completed_calls_trigger_keeps_its_first_look_at(telzino_conn: TelzinoEmulator) -> None:
+    trigger = TelzinoCompletedCallsTrigger(
+        agent_id=telzino_conn.agent_id,
+        window=window_json(telzino_conn),
+        min_calls=1,
+        end_time=1_800_000_000.0,
+        first_look_at=1_799_999_000.25,
+    )
+
+    assert roundtrip(trigger).serialize()[1]["first_look_at"] == 1_799_999_000.25
