@@ -280,6 +280,9 @@ class RestApi:
             if not page["task_instances"] or offset >= page["total_entries"]:
                 return states
 
+    def try_number(self, dag_id: str, run_id: str, task_id: str) -> int:
+        return int(self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")["try_number"])
+
     def xcom(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> Any:
         path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
         params = {"map_index": map_index, "deserialize": "true", "stringify": "false"}

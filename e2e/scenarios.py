@@ -77,7 +77,7 @@ def manual_runs(h: Harness) -> dict[str, Any]:
         runs[dag_id] = api.trigger(dag_id, run_id=f"e2e_manual_{dag_id}")
     states = {d: api.wait_runs(d, [r], timeout=600)[r] for d, r in runs.items()}
     failed = {d: api.task_states(d, runs[d]) for d, s in states.items() if s != "success"}
-    assert not failed, f"manual runs failed: {failed}"
+    assert not failed, f"manual runs failed: {failed}{scheduler_errors(h, list(failed))}"
     posts = window.posts()
     assert len(posts) == 1, f"the call-and-wait run placed {len(posts)} calls, expected 1"
     outcome = api.xcom(CALL_AND_WAIT, runs[CALL_AND_WAIT], "read_outcome")
@@ -89,7 +89,22 @@ def manual_runs(h: Harness) -> dict[str, Any]:
         "time_s": round(time.monotonic() - started, 1),
         "posts": len(posts),
         "api_requests": window.calls_api(),
+        # 1 unless Airflow's deferral race (docs/running-in-production.md) cost the wait a retry
+        "wait_tries": api.try_number(CALL_AND_WAIT, runs[CALL_AND_WAIT], "wait_for_outcome"),
     }
+
+
+def scheduler_errors(h: Harness, dag_ids: list[str], limit: int = 5) -> str:
+    """The scheduler log's error lines about ``dag_ids`` (the last ``limit``), to say why runs failed."""
+    log = h.deployment.procs.log_dir / "scheduler.log"
+    if not log.exists():
+        return ""
+    lines = [
+        line.strip()[:400]
+        for line in log.read_text(errors="replace").splitlines()
+        if ("[error" in line or " ERROR " in line) and any(d in line for d in dag_ids)
+    ]
+    return "".join(f"\n    scheduler: {line}" for line in lines[-limit:])
 
 
 # -- 2 ------------------------------------------------------------------------------------------
@@ -289,7 +304,7 @@ def worker_crash(h: Harness) -> dict[str, Any]:
     os.kill(int(pid), signal.SIGKILL)
     killed_at = time.monotonic()
     state = api.wait_runs(WORKER_CRASH, [run_id], timeout=600)[run_id]
-    tries = api.call("GET", f"/dags/{WORKER_CRASH}/dagRuns/{run_id}/taskInstances/place_call")["try_number"]
+    tries = api.try_number(WORKER_CRASH, run_id, "place_call")
     calls = _calls_for(emu, "CRASH-1")
     # The emulator logs a request once it has answered: the held one, HOLD_S after it arrived.
     _until(lambda: time.monotonic() - killed_at > HOLD_S + 2, "the held answer to be logged", HOLD_S + 5)
