@@ -114,6 +114,24 @@ def load_dag(dag_id: str, filename: str = "telzino_test_dags.py") -> Any:
     return dags[dag_id]
 
 
+def store_dag(dag_id: str, filename: str = "telzino_test_dags.py") -> None:
+    """Write the DAG and its assets to the database first, as a deployment's DAG processor would.
+
+    Airflow 2's ``dag.test()`` records an asset (dataset) event only for a dataset it knows; Airflow
+    3.0's fails a task whose Asset outlet is not active yet (apache/airflow#51644). 3.1 and later
+    need nothing: their ``dag.test()`` stores the DAG and activates its assets itself.
+    """
+    if not AIRFLOW_V_3_0_PLUS:
+        load_dag(dag_id, filename).sync_to_db()
+    elif not AIRFLOW_V_3_1_PLUS:
+        from airflow.dag_processing.bundles.manager import DagBundlesManager
+        from airflow.models.dagbag import DagBag
+
+        DagBundlesManager().sync_bundles_to_db()
+        bag = DagBag(dag_folder=str(DAGS_DIR / filename), include_examples=False)
+        bag.sync_to_db("dags-folder", None)
+
+
 def run_dag(
     dag_id: str,
     *,

@@ -20,7 +20,7 @@ from telzino_provider.transfers.telzino_to_object_storage import (
     destination_asset,
 )
 from telzino_provider.version_compat import AIRFLOW_V_3_0_PLUS, Asset
-from tests.airflow_helpers import load_dag, make_context, run_dag, state_of, xcom
+from tests.airflow_helpers import make_context, run_dag, state_of, store_dag, xcom
 
 DAGS = "telzino_transfer_dags.py"
 LANDING = Path(os.environ["AIRFLOW_HOME"]) / "landing"
@@ -45,8 +45,7 @@ def land(dag_id: str, emu: TelzinoEmulator, name: str, start: datetime, end: dat
         "created_before": end.isoformat(),
         **params,
     }
-    if not AIRFLOW_V_3_0_PLUS:  # 2.x's dag.test() records an asset event only for a known dataset
-        load_dag(dag_id, DAGS).sync_to_db()
+    store_dag(dag_id, DAGS)  # the Asset known and active, as in a deployment
     return run_dag(dag_id, conf=conf, filename=DAGS)
 
 
@@ -241,8 +240,7 @@ def test_a_manual_run_lands_the_last_full_hour_under_its_name(
         emu.seed_calls(40, start=t0, end=t0 + timedelta(hours=2))
         start, end = t0 + timedelta(hours=1), t0 + timedelta(hours=2)
         truth = [c["id"] for c in emu.calls() if (e := ended(c)) is not None and start <= e < end]
-        if not AIRFLOW_V_3_0_PLUS:
-            load_dag("telzino_test_to_storage_hourly", DAGS).sync_to_db()
+        store_dag("telzino_test_to_storage_hourly", DAGS)
 
         run = run_dag(
             "telzino_test_to_storage_hourly",
