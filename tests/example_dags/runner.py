@@ -20,13 +20,48 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 from datetime import datetime
 from importlib.metadata import version
+from pathlib import Path
+from typing import Any
 
 AIRFLOW_3 = int(version("apache-airflow").split(".")[0]) >= 3
 AIRFLOW_3_0 = version("apache-airflow").startswith("3.0.")
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_DAGS = ROOT / "example_dags"
+
+
+def run_jobs(work: Path, jobs: list[dict[str, Any]], env: dict[str, str]) -> tuple[list[dict[str, Any]], str]:
+    """Run ``jobs`` through this script in a subprocess, on the example DAGs folder with its own
+    ``AIRFLOW_HOME`` and SQLite file under ``work``, and return the results and the output (also
+    written to ``work/runner.log``, with the task logs, for failures).
+
+    The subprocess gets the settings a user has, plus ``env``: the suite's unit-test mode is left out,
+    as it changes defaults (it gives "@hourly" data intervals on Airflow 3, for one).
+    """
+    (work / "jobs.json").write_text(json.dumps(jobs))
+    user_env = {name: value for name, value in os.environ.items() if name != "AIRFLOW__CORE__UNIT_TEST_MODE"}
+    proc = subprocess.run(
+        [sys.executable, __file__, str(work / "jobs.json"), str(work / "results.json")],
+        env={
+            **user_env,
+            "AIRFLOW_HOME": str(work / "home"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{work / 'airflow.db'}",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLE_DAGS),
+            **env,
+        },
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = proc.stdout + proc.stderr
+    (work / "runner.log").write_text(output)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    return json.loads((work / "results.json").read_text()), output
 
 
 def _state(value: object) -> str:

@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,9 +14,8 @@ import pytest
 
 from telzino_provider.emulator import TelzinoEmulator
 from tests.conftest import conn_json
+from tests.example_dags.runner import run_jobs
 
-ROOT = Path(__file__).resolve().parents[2]
-RUNNER = Path(__file__).with_name("runner.py")
 NOW = datetime(2026, 1, 1, 12, 20, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
 START, END = datetime(2026, 1, 1, 10, tzinfo=timezone.utc), datetime(2026, 1, 1, 11, tzinfo=timezone.utc)
@@ -39,29 +35,16 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Any:
             {"dag_id": "telzino_calls_storage_summary", "sync_to_db": True},
             {"dag_id": "telzino_calls_to_storage", "manual": True, "run_after": NOW.isoformat()},
         ]
-        (work / "jobs.json").write_text(json.dumps(jobs))
-        env = {name: value for name, value in os.environ.items() if name != "AIRFLOW__CORE__UNIT_TEST_MODE"}
-        env.update(
+        runs, _ = run_jobs(
+            work,
+            jobs,
             {
-                "AIRFLOW_HOME": str(work / "home"),
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{work / 'airflow.db'}",
-                "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
                 "AIRFLOW_CONN_TELZINO_DEFAULT": conn_json(emu),
                 "AIRFLOW_VAR_TELZINO_AGENT_ID": emu.agent_id,
                 "AIRFLOW_VAR_TELZINO_STORAGE_URL": f"file://{work / 'lake'}",
-            }
+            },
         )
-        proc = subprocess.run(
-            [sys.executable, str(RUNNER), str(work / "jobs.json"), str(work / "results.json")],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        (work / "runner.log").write_text(proc.stdout + proc.stderr)
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-        yield {"emu": emu, "runs": json.loads((work / "results.json").read_text()), "lake": work / "lake"}
+        yield {"emu": emu, "runs": runs, "lake": work / "lake"}
 
 
 def ret(run: dict[str, Any], task_id: str) -> Any:

@@ -7,9 +7,6 @@ fixed clock and seed, so every expected call id is known from the emulator's own
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -19,10 +16,8 @@ import pytest
 
 from telzino_provider.emulator import OUTCOME_NUMBERS, TelzinoEmulator
 from tests.conftest import conn_json
+from tests.example_dags.runner import EXAMPLE_DAGS, run_jobs
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE_DAGS = ROOT / "example_dags"
-RUNNER = Path(__file__).with_name("runner.py")
 DAG_IDS = {
     "telzino_sync_completed_calls",
     "telzino_call_and_wait",
@@ -114,30 +109,15 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
                 "conf": {"telzino_conn_id": "telzino_oauth"},
             },
         ]
-        (work / "jobs.json").write_text(json.dumps(jobs))
-        # The settings a user has: without the suite's unit-test mode, which changes defaults
-        # (it gives "@hourly" data intervals on Airflow 3, for one).
-        env = {name: value for name, value in os.environ.items() if name != "AIRFLOW__CORE__UNIT_TEST_MODE"}
-        env = {
-            **env,
-            "AIRFLOW_HOME": str(work / "home"),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{work / 'airflow.db'}",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLE_DAGS),
-            "AIRFLOW_CONN_TELZINO_DEFAULT": conn_json(emu),
-            "AIRFLOW_CONN_TELZINO_OAUTH": conn_json(emu, oauth=True),
-            "AIRFLOW_VAR_TELZINO_OUTPUT_DIR": str(work / "out"),  # the Variable route, from the env
-        }
-        proc = subprocess.run(
-            [sys.executable, str(RUNNER), str(work / "jobs.json"), str(work / "results.json")],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
+        runs, _ = run_jobs(
+            work,
+            jobs,
+            {
+                "AIRFLOW_CONN_TELZINO_DEFAULT": conn_json(emu),
+                "AIRFLOW_CONN_TELZINO_OAUTH": conn_json(emu, oauth=True),
+                "AIRFLOW_VAR_TELZINO_OUTPUT_DIR": str(work / "out"),  # the Variable route, from the env
+            },
         )
-        (work / "runner.log").write_text(proc.stdout + proc.stderr)  # task logs, for failures
-        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-        runs = json.loads((work / "results.json").read_text())
         yield {"emu": emu, "runs": runs, "special": special, "out": work / "out"}
 
 

@@ -7,10 +7,6 @@ interval its timetable infers for that moment (the same hour). Run in one subpro
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -20,14 +16,12 @@ import pytest
 from telzino_provider.emulator import TelzinoEmulator
 from telzino_provider.version_compat import AIRFLOW_V_3_0_PLUS
 from tests.conftest import conn_json
+from tests.example_dags.runner import run_jobs
 from tests.example_dags.test_example_dags import (
     B_END,
     B_START,
-    EXAMPLE_DAGS,
     HOUR,
     NOW,
-    ROOT,
-    RUNNER,
     finished_in,
     ret,
 )
@@ -48,28 +42,15 @@ def manual(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             {"dag_id": dag_id, "manual": True, "run_after": TRIGGERED.isoformat()}
             for dag_id in (SYNC, FANOUT, CALL)
         ]
-        (work / "jobs.json").write_text(json.dumps(jobs))
-        env = {name: value for name, value in os.environ.items() if name != "AIRFLOW__CORE__UNIT_TEST_MODE"}
-        env = {
-            **env,
-            "AIRFLOW_HOME": str(work / "home"),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{work / 'airflow.db'}",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(EXAMPLE_DAGS),
-            "AIRFLOW_CONN_TELZINO_DEFAULT": conn_json(emu),
-            "AIRFLOW_VAR_TELZINO_OUTPUT_DIR": str(work / "out"),
-        }
-        proc = subprocess.run(
-            [sys.executable, str(RUNNER), str(work / "jobs.json"), str(work / "results.json")],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=300,
+        results, output = run_jobs(
+            work,
+            jobs,
+            {
+                "AIRFLOW_CONN_TELZINO_DEFAULT": conn_json(emu),
+                "AIRFLOW_VAR_TELZINO_OUTPUT_DIR": str(work / "out"),
+            },
         )
-        output = proc.stdout + proc.stderr
-        (work / "runner.log").write_text(output)
-        assert proc.returncode == 0, output[-4000:]
-        runs = {run["dag_id"]: run for run in json.loads((work / "results.json").read_text())}
+        runs = {run["dag_id"]: run for run in results}
         yield {"emu": emu, "runs": runs, "out": work / "out", "log": output}
 
 
