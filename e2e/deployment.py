@@ -146,9 +146,9 @@ class AirflowDeployment:
         if code:
             raise SetupError(f"`airflow {' '.join(args[:3])}` failed ({code}); see {log}.log")
 
-    def start_component(self, name: str) -> None:
-        command = {"api-server": ["api-server"], "dag-processor": ["dag-processor"]}.get(name, [name])
-        self.procs.start(name, [str(AIRFLOW), *command], env=self.env, cwd=self.folder)
+    def start_component(self, component: str, name: str | None = None) -> None:
+        """Start ``airflow <component>``, registered (and logged) as ``name``, default the component."""
+        self.procs.start(name or component, [str(AIRFLOW), component], env=self.env, cwd=self.folder)
 
     def components(self) -> list[str]:
         if AIRFLOW_MAJOR >= 3:

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from e2e.processes import Processes, SetupError, free_port
+from e2e.processes import Processes, SetupError, as_user, free_port
 
 USER = "postgres"
 DATABASE = "airflow"
@@ -127,7 +127,7 @@ class Postgres:
         log = self.procs.log_dir / "postgres-setup.log"
         with log.open("ab") as out:
             subprocess.run(
-                ["setpriv", f"--reuid={USER}", f"--regid={USER}", "--init-groups", *argv],
+                as_user(USER, argv),
                 stdout=out,
                 stderr=out,
                 check=True,

@@ -22,6 +22,11 @@ class SetupError(Exception):
     """The deployment could not be started; the message says which log to read."""
 
 
+def as_user(user: str, argv: Sequence[str]) -> list[str]:
+    """``argv`` run as the unprivileged ``user`` (through ``setpriv``) instead of the caller."""
+    return ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *argv]
+
+
 class Processes:
     """Starts long-running processes and ends them all (in reverse order) on :meth:`stop_all`."""
 
@@ -42,7 +47,7 @@ class Processes:
         :param user: run as this unprivileged user (through ``setpriv``) instead of the caller.
         """
         if user:
-            argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *argv]
+            argv = as_user(user, argv)
         log = (self.log_dir / f"{name}.log").open("ab")
         proc = subprocess.Popen(
             list(argv),
