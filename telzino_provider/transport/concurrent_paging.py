@@ -236,9 +236,12 @@ class _SlicedRead:
         self.fetch, self.pool, self.starts = fetch, pool, starts
         self.label, self.path = label, path
         self.after, self.before = after, before
-        first_future: Future[Any] = Future()
-        first_future.set_result(first)
-        self.boundaries: list[Future[Any]] = [first_future]
+        # Slice j's first page waits here until slice j reads it; its boundary hi_j stays in
+        # ``boundaries`` (a datetime), so a long read holds one timestamp per slice, not one page.
+        self.first_pages: dict[int, Any] = {0: first}
+        first_future: Future[datetime] = Future()
+        first_future.set_result(_NEWEST)  # slice 0: no boundary above it but the window's own
+        self.boundaries: list[Future[datetime]] = [first_future]
         self.stop = threading.Event()
         self.error: BaseException | None = None
 
@@ -263,10 +266,18 @@ class _SlicedRead:
             self.stop.set()
             for future in (*pending, *self.boundaries):
                 future.cancel()
+            self.first_pages.clear()
 
     def _submit_boundary(self, index: int) -> None:
         if index < len(self.starts) and index == len(self.boundaries):
-            self.boundaries.append(self.pool.submit(self._checked_fetch, self.starts[index]))
+            self.boundaries.append(self.pool.submit(self._fetch_boundary, index))
+
+    def _fetch_boundary(self, index: int) -> datetime:
+        """Slice ``index``'s first page, kept for the slice; returns its first call's time."""
+        body = self._checked_fetch(self.starts[index])
+        self.first_pages[index] = body
+        items, _ = _split(body, self.path)
+        return parse_api_timestamp(items[0]["created_at"]) if items else _OLDEST
 
     def _checked_fetch(self, page: int) -> Any:
         if self.stop.is_set():
@@ -292,9 +303,8 @@ class _SlicedRead:
     def _upper(self, index: int) -> datetime:
         """Slice ``index`` keeps calls created before this: its first call's time, non-increasing."""
         bound = self.before or _NEWEST
-        for body in self.boundaries[1 : index + 1]:
-            items, _ = _split(body.result(), self.path)
-            bound = min(bound, parse_api_timestamp(items[0]["created_at"]) if items else _OLDEST)
+        for future in self.boundaries[1 : index + 1]:
+            bound = min(bound, future.result())
         return bound
 
     def _read_slice(self, index: int) -> list[Entry]:
@@ -306,7 +316,7 @@ class _SlicedRead:
             return []
         start = self.starts[index]
         entries = iter_newest_first(
-            _replay(self.boundaries[index].result(), self._checked_fetch, start),
+            _replay(self.first_pages.pop(index), self._checked_fetch, start),
             label=f"{self.label}, slice from page {start}",
             path=self.path,
             created_after=None if lower == _OLDEST else lower,

@@ -12,6 +12,7 @@ import math
 import random
 import threading
 import time
+import weakref
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -188,6 +189,40 @@ def test_memory_stays_bounded_when_the_consumer_is_slow():
         time.sleep(0.3)  # the workers run ahead while nobody consumes
         assert len(source.requests) <= 2 * MAX_BUFFERED_PAGES
         assert len(list(entries)) == 3990
+    finally:
+        pool.close()
+
+
+class TrackedBody(dict):
+    """A page body that can be weakly referenced, to count the bodies still held."""
+
+
+def test_boundary_pages_are_released_once_their_slice_has_read_them():
+    source = GrowingList(4000, 4)  # 1000 pages: 32 slices of 32 pages for 4 workers
+    live = [0]  # page bodies not yet freed
+    lock = threading.Lock()
+
+    def freed() -> None:
+        with lock:
+            live[0] -= 1
+
+    def fetch(page: int) -> dict:
+        body = TrackedBody(source(page))
+        with lock:
+            live[0] += 1
+        weakref.finalize(body, freed)
+        return body
+
+    pool = PagePool(4)
+    try:
+        most = 0
+        count = 0
+        for _ in iter_newest_first_concurrent(fetch, label="t", path="/p", pool=pool):
+            count += 1
+            most = max(most, live[0])
+        assert count == 4000
+        # At most the slices in flight and the boundaries fetched ahead, not one page per slice.
+        assert most <= 3 * pool.size + 2, most
     finally:
         pool.close()
 
