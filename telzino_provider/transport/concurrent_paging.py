@@ -264,7 +264,8 @@ class _SlicedRead:
                 yield from found
         finally:
             self.stop.set()
-            for future in (*pending, *self.boundaries):
+            futures: list[Future[Any]] = [*pending, *self.boundaries]
+            for future in futures:
                 future.cancel()
             self.first_pages.clear()
 
