@@ -7,7 +7,9 @@ import json
 import logging
 import os
 import platform
+import resource
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -65,24 +67,31 @@ def calls_path(agent_id: str) -> str:
     return f"/v1/agents/{agent_id}/outbound-calls"
 
 
+def logs_path(agent_id: str) -> str:
+    return f"/v1/agents/{agent_id}/call-logs"
+
+
 # -- the contenders -------------------------------------------------------------------------------
 
 
 def floor_pull(base_url: str, token: str, agent_id: str) -> list[dict[str, Any]]:
     """The floor: the smallest correct requests loop (one session, follow hasNext, no checks)."""
-    url = base_url + calls_path(agent_id)
-    calls: list[dict[str, Any]] = []
     with requests.Session() as session:
         session.headers["Authorization"] = f"Bearer {token}"
-        page = 1
-        while True:
-            response = session.get(url, params={"limit": PAGE_SIZE, "page": page}, timeout=30)
-            response.raise_for_status()
-            body = response.json()
-            calls.extend(body["data"])
-            if not body["pagination"]["hasNext"]:
-                return calls
-            page += 1
+        return list(floor_pages(session, base_url + calls_path(agent_id)))
+
+
+def floor_pages(session: requests.Session, url: str) -> Iterator[dict[str, Any]]:
+    """Every item of a paged list, page after page until ``hasNext`` is false: the floor's loop."""
+    page = 1
+    while True:
+        response = session.get(url, params={"limit": PAGE_SIZE, "page": page}, timeout=30)
+        response.raise_for_status()
+        body = response.json()
+        yield from body["data"]
+        if not body["pagination"]["hasNext"]:
+            return
+        page += 1
 
 
 def provider_pull(agent_id: str, **window: Any) -> list[dict[str, Any]]:
@@ -291,6 +300,12 @@ def status_kb(field: str) -> int | None:
     except OSError:
         pass
     return None
+
+
+def max_rss_kb() -> int:
+    """The process's peak RSS in kB from ``getrusage``, where ``reset_peak`` is not possible."""
+    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return usage // 1024 if sys.platform == "darwin" else usage  # bytes on macOS, KiB on Linux
 
 
 def reset_peak() -> bool:

@@ -122,11 +122,7 @@ class EmulatorServer:
             ids.append(call["id"])
         return {"ids": ids}
 
-    def op_set(
-        self, latency: float | None = None, speed: float | None = None, call_log_delay: float | None = None
-    ) -> dict[str, Any]:
-        if call_log_delay is not None:
-            self.emu.call_log_delay = call_log_delay
+    def op_set(self, latency: float | None = None, speed: float | None = None) -> dict[str, Any]:
         if latency is not None:
             self.emu.latency = latency
         if speed is not None:

@@ -34,16 +34,13 @@ from benchmarks.common import (
     calls_path,
     connection_env,
     environment,
+    logs_path,
 )
 
 SYNC_DAG = Path(__file__).resolve().parent.parent / "example_dags" / "telzino_sync_completed_calls.py"
 LOG_DELAY_S = 60.0
 #: How long ago the hour of the *rerun* row ended (a rerun, catchup or backfill of an old interval).
 RERUN_AGE = timedelta(days=2)
-
-
-def logs_path(agent_id: str) -> str:
-    return f"/v1/agents/{agent_id}/call-logs"
 
 
 def join_target(calls: int) -> int:

@@ -21,7 +21,6 @@ import argparse
 import gc
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -31,13 +30,15 @@ from typing import Any
 import requests
 
 from benchmarks.common import (
-    PAGE_SIZE,
     TELZINO_CONN_ID,
     EmulatorProcess,
     calls_path,
     connection_env,
     environment,
+    floor_pages,
     interleave,
+    logs_path,
+    max_rss_kb,
     reset_peak,
     status_kb,
     timed,
@@ -99,27 +100,15 @@ def floor_land(base_url: str, token: str, agent_id: str, path: Path) -> int:
     encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     with requests.Session() as session:
         session.headers["Authorization"] = f"Bearer {token}"
-        logs = {log["id"]: log for log in _pages(session, f"{base_url}/v1/agents/{agent_id}/call-logs")}
+        logs = {log["id"]: log for log in floor_pages(session, base_url + logs_path(agent_id))}
         lines = 0
         with path.open("w", encoding="utf-8") as out:
-            for call in _pages(session, base_url + calls_path(agent_id)):
+            for call in floor_pages(session, base_url + calls_path(agent_id)):
                 log = logs.get(call.get("transcript_id") or "")
                 call["transcript"] = _transcript(log) if log else None
                 out.write(encode(call) + "\n")
                 lines += 1
     return lines
-
-
-def _pages(session: requests.Session, url: str) -> Any:
-    page = 1
-    while True:
-        response = session.get(url, params={"limit": PAGE_SIZE, "page": page}, timeout=30)
-        response.raise_for_status()
-        body = response.json()
-        yield from body["data"]
-        if not body["pagination"]["hasNext"]:
-            return
-        page += 1
 
 
 def _transcript(log: dict[str, Any]) -> dict[str, Any]:
@@ -191,12 +180,9 @@ def measure(agent: str) -> dict[str, Any]:
         provider_land(agent, Path(folder) / "warm.jsonl", created_after=newest["created_at"])
         gc.collect()
         resettable = reset_peak()
-        usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        baseline_kb = (status_kb("VmRSS") if resettable else usage) or 0
+        baseline_kb = (status_kb("VmRSS") if resettable else max_rss_kb()) or 0
         lines = provider_land(agent, Path(folder) / "calls.jsonl")
-        peak_kb = (
-            status_kb("VmHWM") if resettable else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        ) or 0
+        peak_kb = (status_kb("VmHWM") if resettable else max_rss_kb()) or 0
     return {
         "lines": lines,
         "method": "VmHWM after clear_refs" if resettable else "ru_maxrss",

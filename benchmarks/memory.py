@@ -19,7 +19,6 @@ import argparse
 import gc
 import json
 import os
-import resource
 import subprocess
 import sys
 from types import TracebackType
@@ -31,6 +30,7 @@ from benchmarks.common import (
     Samples,
     connection_env,
     environment,
+    max_rss_kb,
     reset_peak,
     status_kb,
 )
@@ -125,11 +125,6 @@ class ForkServer:
 # -- the clean parent and its children ---------------------------------------------------------
 
 
-def _max_rss_kb() -> int:
-    usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return usage // 1024 if sys.platform == "darwin" else usage  # bytes on macOS, KiB on Linux
-
-
 def measure(mode: str, agent: str, count: int, traced: bool) -> dict[str, Any]:
     """One measurement, in a process that has not read any call before."""
     import tracemalloc
@@ -142,13 +137,13 @@ def measure(mode: str, agent: str, count: int, traced: bool) -> dict[str, Any]:
     if traced:
         tracemalloc.start()
     resettable = reset_peak()
-    baseline_kb = (status_kb("VmRSS") if resettable else _max_rss_kb()) or 0
+    baseline_kb = (status_kb("VmRSS") if resettable else max_rss_kb()) or 0
     if mode == "stream":
         seen = sum(1 for _ in hook.iter_outbound_calls(agent))
     else:
         calls = hook.list_outbound_calls(agent)
         seen = len(calls)
-    peak_kb = (status_kb("VmHWM") if resettable else _max_rss_kb()) or 0
+    peak_kb = (status_kb("VmHWM") if resettable else max_rss_kb()) or 0
     result: dict[str, Any] = {
         "mode": mode,
         "count": seen,
