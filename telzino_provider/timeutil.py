@@ -77,3 +77,15 @@ def _parse_bound(field: str, text: str) -> datetime:
         raise TelzinoValidationError(
             field, f"{text!r} is not an ISO-8601 date-time (no such date or time); {_BOUND_HINT}"
         ) from None
+
+
+def window_bounds(created_after: object, created_before: object) -> tuple[datetime | None, datetime | None]:
+    """``created_after`` and ``created_before`` in UTC (see :func:`to_utc`), checked to be in order.
+
+    :raises TelzinoValidationError: naming ``created_before`` when it is not later than ``created_after``.
+    """
+    after = to_utc("created_after", created_after)
+    before = to_utc("created_before", created_before)
+    if after is not None and before is not None and after >= before:
+        raise TelzinoValidationError("created_before", "must be later than created_after")
+    return after, before

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from telzino_provider.exceptions import TelzinoValidationError
 from telzino_provider.statuses import CallStatus
-from telzino_provider.timeutil import parse_api_timestamp, to_utc
+from telzino_provider.timeutil import parse_api_timestamp, to_utc, window_bounds
 from telzino_provider.validation import optional_positive, require_statuses
 from telzino_provider.version_compat import manual_data_interval
 
@@ -40,6 +40,7 @@ WINDOW_FIELDS = ("created_at", "ended_at")
 DEFAULT_LOOKBACK = timedelta(hours=6)
 #: Above this many calls in one XCom, warn about its size and about dynamic task mapping's cap.
 LARGE_RESULT = 10_000
+EXPLICIT_REASON = "created_after/created_before as given"  # a window the task was handed
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,7 @@ class CallWindow:
         if window_field not in WINDOW_FIELDS:
             raise TelzinoValidationError("window_field", f"{window_field!r}; use one of {WINDOW_FIELDS}")
         statuses = require_statuses("status", status or None)  # "" from an empty template: every status
-        start = to_utc("created_after", created_after)
-        end = to_utc("created_before", created_before)
-        if start is not None and end is not None and start >= end:
-            raise TelzinoValidationError("created_before", "must be later than created_after")
+        start, end = window_bounds(created_after, created_before)
         if window_field == "ended_at":
             live = [s.value for s in statuses if not s.is_terminal]
             if live:
@@ -140,14 +138,6 @@ class RunInterval:
     end: datetime
     source: str
     reason: str
-
-    def to_json(self) -> dict[str, str]:
-        return {
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            "source": self.source,
-            "reason": self.reason,
-        }
 
 
 def run_interval(context: Any, *, fallback_interval: object = None) -> RunInterval:
@@ -262,7 +252,7 @@ def window_for_task(context: Any, task: Any) -> tuple[CallWindow, RunInterval | 
 
 def describe_window(window: CallWindow, interval: RunInterval | None) -> str:
     """One log line: which window and why."""
-    why = interval.reason if interval is not None else "created_after/created_before as given"
+    why = interval.reason if interval is not None else EXPLICIT_REASON
     start = window.start.isoformat() if window.start else "the beginning"
     end = window.end.isoformat() if window.end else "now"
     return f"Window: {window.field} in [{start}, {end}): {why}"
@@ -270,13 +260,9 @@ def describe_window(window: CallWindow, interval: RunInterval | None) -> str:
 
 def window_xcom(window: CallWindow, interval: RunInterval | None) -> dict[str, Any]:
     """What a window-reading task pushes under XCom key ``window``, for downstream tasks."""
-    source = (
-        interval.to_json()
-        if interval is not None
-        else {"source": "explicit", "reason": "created_after/created_before as given"}
-    )
     return {
-        **source,
+        "source": interval.source if interval is not None else "explicit",
+        "reason": interval.reason if interval is not None else EXPLICIT_REASON,
         "field": window.field,
         "start": window.start.isoformat() if window.start else None,
         "end": window.end.isoformat() if window.end else None,

@@ -19,7 +19,7 @@ from telzino_provider.connection_form import CONN_FIELDS, CONN_TYPE, UI_FIELD_BE
 from telzino_provider.exceptions import TelzinoApiError, TelzinoValidationError
 from telzino_provider.redaction import mask_phone
 from telzino_provider.statuses import CallStatus
-from telzino_provider.timeutil import to_utc
+from telzino_provider.timeutil import to_utc, window_bounds
 from telzino_provider.transport import TelzinoTransport, iter_newest_first
 from telzino_provider.transport.concurrent_paging import PagePool, iter_newest_first_concurrent
 from telzino_provider.validation import (
@@ -185,10 +185,7 @@ class TelzinoHook(BaseHook):
         """
         agent = require_uuid("agent_id", agent_id)
         statuses = require_statuses("status", status)
-        after = to_utc("created_after", created_after)
-        before = to_utc("created_before", created_before)
-        if after is not None and before is not None and after >= before:
-            raise TelzinoValidationError("created_before", "must be later than created_after")
+        after, before = window_bounds(created_after, created_before)
         limit = require_int_range("page_size", page_size, 1, MAX_PAGE_SIZE)
         cap = optional_positive("max_calls", max_calls)
         workers = require_int_range("max_concurrency", max_concurrency, 1, MAX_CONCURRENCY)
@@ -280,10 +277,7 @@ class TelzinoHook(BaseHook):
         :param max_logs: stop after this many logs.
         """
         agent = require_uuid("agent_id", agent_id)
-        after = to_utc("created_after", created_after)
-        before = to_utc("created_before", created_before)
-        if after is not None and before is not None and after >= before:
-            raise TelzinoValidationError("created_before", "must be later than created_after")
+        after, before = window_bounds(created_after, created_before)
         limit = require_int_range("page_size", page_size, 1, MAX_PAGE_SIZE)
         cap = optional_positive("max_logs", max_logs)
         path = f"/v1/agents/{agent}/call-logs"
