@@ -326,10 +326,11 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
     def _adopt_or_place(self, context: Context, agent: str, body: dict[str, Any]) -> dict[str, Any]:
         key = body["metadata"][METADATA_KEY]
         why = earlier_attempt(context)
-        since = adopt_since(context, self.clock_margin)
+        since: datetime | None = None
         if why is None:
             self.log.info("First try of this task instance: placing the call without looking for one")
         else:
+            since = adopt_since(context, self.clock_margin)
             self.log.info("Looking for a call placed earlier (%s), created since %s", why, since)
             earlier = find_placed_call(self.hook, agent, key, since)
             if earlier is not None:
@@ -339,7 +340,7 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
             return self.hook.create_outbound_call(agent, **body)
         except TelzinoCallMayHaveBeenPlacedError as err:
             # On a first try only this request can have placed the call: look back to its start only.
-            found = self._look_again(agent, key, since if why else sent_at - self.clock_margin, err)
+            found = self._look_again(agent, key, since or sent_at - self.clock_margin, err)
             return self._adopt(found, body["to_number"], "recorded although its create request failed")
 
     def _look_again(
