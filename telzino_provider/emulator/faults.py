@@ -36,11 +36,13 @@ class FailRule:
         return self.method is None or self.method == method
 
 
-@dataclass(frozen=True)
+@dataclass
 class CreateHold:
-    """``hold_next_create``: stall a valid create ``seconds``; ``record_first`` records the call before
-    the stall (the answer is late), otherwise after it (the call itself appears late)."""
+    """``hold_next_create``: stall the next ``remaining`` valid creates ``seconds``; ``record_first``
+    records the call before the stall (the answer is late), otherwise after it (the call itself
+    appears late)."""
 
+    remaining: int
     seconds: float
     record_first: bool
 
@@ -77,7 +79,7 @@ class FaultPlan:
             self._hangs: list[list[float]] = []  # [remaining, seconds]
             self._malformed = 0
             self._drops = 0
-            self._create_holds: list[list[object]] = []  # [remaining, CreateHold]
+            self._create_holds: list[CreateHold] = []
             self._limiter: RateLimiter | None = None
             self.insert_between_pages = 0
             self.list_order = NEWEST_FIRST
@@ -124,7 +126,7 @@ class FaultPlan:
         if count == 0:
             return
         with self._lock:
-            self._create_holds.append([count, CreateHold(seconds, record_first)])
+            self._create_holds.append(CreateHold(count, seconds, record_first))
 
     def rate_limit(self, max_requests: int | None, per_seconds: float, retry_after: str) -> None:
         if max_requests is not None and (max_requests < 0 or per_seconds <= 0):
@@ -174,12 +176,10 @@ class FaultPlan:
         with self._lock:
             if not self._create_holds:
                 return None
-            entry = self._create_holds[0]
-            entry[0] = int(entry[0]) - 1  # type: ignore[call-overload]
-            if entry[0] <= 0:  # type: ignore[operator]
+            hold = self._create_holds[0]
+            hold.remaining -= 1
+            if hold.remaining <= 0:
                 self._create_holds.pop(0)
-            hold = entry[1]
-            assert isinstance(hold, CreateHold)
             return hold
 
     def take_drop(self) -> bool:
