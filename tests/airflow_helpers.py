@@ -209,12 +209,13 @@ def rerun_cleared(dag_run: Any) -> Any:
         target = "airflow.models.dag._get_or_create_dagrun"
     logical = getattr(dag_run, "logical_date", None) or dag_run.execution_date
     with mock.patch(target, side_effect=the_cleared_run):
-        if AIRFLOW_V_3_0_PLUS:
-            _reuse_in_process_api()
-            return load_dag(dag_run.dag_id).test(
-                logical_date=logical, run_after=dag_run.run_after, run_conf=dag_run.conf
-            )
-        return load_dag(dag_run.dag_id).test(execution_date=logical, run_conf=dag_run.conf)
+        return run_dag(
+            dag_run.dag_id,
+            conf=dag_run.conf,
+            logical_date=logical,
+            run_after=getattr(dag_run, "run_after", None),  # Airflow 2 runs have none
+            manual=logical is None,
+        )
 
 
 def _reuse_in_process_api() -> None:
