@@ -352,6 +352,30 @@ class TelzinoEmulator:
         """The next ``count`` successful creates record the call but close the connection unanswered."""
         self._faults.drop_next_post_response(count)
 
+    def omit_id_next_create(self, count: int = 1) -> None:
+        """The next ``count`` successful creates record the call and answer 202 without ``id``."""
+        self._faults.omit_id_next_create(count)
+
+    @property
+    def listing_delay(self) -> float:
+        """Real seconds after its create before a call appears in the list endpoint (default 0); a
+        fault setting (``reset_faults`` restores 0), settable."""
+        return self._faults.listing_delay
+
+    @listing_delay.setter
+    def listing_delay(self, value: float) -> None:
+        self._faults.set_visibility_delays(listing=value)
+
+    @property
+    def read_delay(self) -> float:
+        """Real seconds after its create during which a call's own GET answers 404 (default 0); a
+        fault setting (``reset_faults`` restores 0), settable."""
+        return self._faults.read_delay
+
+    @read_delay.setter
+    def read_delay(self, value: float) -> None:
+        self._faults.set_visibility_delays(read=value)
+
     def hold_next_create(self, seconds: float, *, record_first: bool = False, count: int = 1) -> None:
         """Stall the next ``count`` valid creates ``seconds`` real seconds. By default the call is
         recorded after the stall (a client that gave up sees it appear later); ``record_first=True``

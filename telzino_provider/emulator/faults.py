@@ -5,7 +5,10 @@ routing (as a gateway or load balancer would misbehave). ``/oauth/token`` is exe
 except ``latency`` so a client's token fetch does not eat a fault meant for the API call it precedes.
 Order of evaluation per request: hang, rate limit, fail, malformed; then the normal route, where a
 valid create may be held (``hold_next_create``: before or after the call is recorded) and a successful
-create may be dropped (``drop_next_post_response``).
+create may be dropped (``drop_next_post_response``) or answered without its ``id``
+(``omit_id_next_create``). ``listing_delay`` and ``read_delay`` are settings rather than countdowns:
+a call created through the API is left out of the list endpoint, or answers 404 on its own GET, for
+that many real seconds after its create (an eventually consistent API).
 """
 
 from __future__ import annotations
@@ -81,8 +84,12 @@ class FaultPlan:
             self._drops = 0
             self._create_holds: list[CreateHold] = []
             self._limiter: RateLimiter | None = None
+            self._omit_ids = 0
+            self._created: dict[str, float] = {}  # call id -> monotonic time of its live create
             self.insert_between_pages = 0
             self.list_order = NEWEST_FIRST
+            self.listing_delay = 0.0
+            self.read_delay = 0.0
 
     # -- configuration -------------------------------------------------------------------------
     def fail_next(
@@ -112,6 +119,21 @@ class FaultPlan:
         _check_count(count)
         with self._lock:
             self._drops += count
+
+    def omit_id_next_create(self, count: int) -> None:
+        _check_count(count)
+        with self._lock:
+            self._omit_ids += count
+
+    def set_visibility_delays(self, *, listing: float | None = None, read: float | None = None) -> None:
+        for name, value in (("listing_delay", listing), ("read_delay", read)):
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0")
+        with self._lock:
+            if listing is not None:
+                self.listing_delay = listing
+            if read is not None:
+                self.read_delay = read
 
     def set_list_order(self, order: str) -> None:
         if order not in LIST_ORDERS:
@@ -181,6 +203,33 @@ class FaultPlan:
             if hold.remaining <= 0:
                 self._create_holds.pop(0)
             return hold
+
+    def take_omit_id(self) -> bool:
+        with self._lock:
+            if self._omit_ids <= 0:
+                return False
+            self._omit_ids -= 1
+            return True
+
+    def note_created(self, call_id: str) -> None:
+        """Start the listing and read delays of a call just created through the API."""
+        with self._lock:
+            self._created[call_id] = time.monotonic()
+
+    def unlisted(self) -> frozenset[str]:
+        """Ids of the calls the list endpoint does not show yet (``listing_delay``)."""
+        return self._younger_than(self.listing_delay)
+
+    def unreadable(self, call_id: str) -> bool:
+        """Whether a GET of this call answers 404 yet (``read_delay``)."""
+        return call_id in self._younger_than(self.read_delay)
+
+    def _younger_than(self, seconds: float) -> frozenset[str]:
+        if seconds <= 0:
+            return frozenset()
+        now = time.monotonic()
+        with self._lock:
+            return frozenset(call_id for call_id, at in self._created.items() if now - at < seconds)
 
     def take_drop(self) -> bool:
         with self._lock:

@@ -220,6 +220,7 @@ class TelzinoApi:
             metadata=copy_json(spec.metadata),  # detached from the request log's copy of the body
             callback_url=spec.callback_url,
         )
+        self.faults.note_created(call.id)
         if hold is not None and hold.record_first:
             time.sleep(hold.seconds)  # recorded; the answer is late
         if self.faults.take_drop():
@@ -230,12 +231,14 @@ class TelzinoApi:
             "room_name": room_name(agent.id, call.id),
             "created_at": fmt_call(call.created_us),
         }
+        if self.faults.take_omit_id():
+            del payload["id"]
         return json_response(202, payload)
 
     def get_call(self, request: Request, agent_id: str, call_id: str) -> Response:
         agent = self._agent(request, agent_id)
         call = self.store.get(agent.id, call_id) if validation.is_uuid(call_id) else None
-        if call is None:
+        if call is None or self.faults.unreadable(call.id):
             raise ApiError(404, "Outbound call not found")
         return json_response(200, call.record(self.clock.now_us()))
 
@@ -244,7 +247,9 @@ class TelzinoApi:
         page, limit = validation.page_params(request.query)
         status = validation.status_param(request.query)
         now_us = self.clock.now_us()
-        items, total = self.store.list_page(agent.id, now_us, page, limit, status, self.faults.list_order)
+        items, total = self.store.list_page(
+            agent.id, now_us, page, limit, status, self.faults.list_order, hidden=self.faults.unlisted()
+        )
         extra = self.faults.insert_between_pages
         if extra > 0:  # the page is fixed now; new calls land before the client asks for the next one
             self.store.insert_at_head(agent.id, extra, now_us)

@@ -220,12 +220,16 @@ class CallStore:
         limit: int,
         status: str | None,
         order: str = NEWEST_FIRST,
+        hidden: frozenset[str] = frozenset(),
     ) -> tuple[list[dict[str, Any]], int]:
-        """(list items of one page, total matching) for an agent's outbound calls."""
+        """(list items of one page, total matching) for an agent's outbound calls; ``hidden``: ids of
+        calls not listed yet."""
         with self._lock:
             calls = self._agent(agent_id)
             calls.settle(now_us)
             matching = calls.matching(status, now_us)
+            if hidden:
+                matching = [call for call in matching if call.id not in hidden]
             if order == BY_CALL_START:  # an outbound call starts when it is created
                 order = NEWEST_FIRST
             page_calls = ordered_slice(matching, page, limit, order)

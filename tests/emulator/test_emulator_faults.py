@@ -279,3 +279,28 @@ def test_many_concurrent_pollers(emu):
     with ThreadPoolExecutor(max_workers=100) as pool:
         assert sum(pool.map(poll, range(100))) == 300
     assert emu.count_requests("GET") == 300
+
+
+def test_listing_and_read_delays_hide_a_new_call_for_real_seconds(emu, client):
+    emu.listing_delay, emu.read_delay = 0.6, 0.3
+    created = client.create_call(OUTCOME_NUMBERS["busy"])
+    call_path = f"{client.calls_path()}/{created['id']}"
+    assert client.get(call_path).status_code == 404
+    assert client.get(client.calls_path()).json()["data"] == []
+    time.sleep(0.35)
+    assert client.get(call_path).status_code == 200
+    assert client.get(client.calls_path()).json()["data"] == []  # readable, not listed yet
+    time.sleep(0.3)
+    assert [c["id"] for c in client.get(client.calls_path()).json()["data"]] == [created["id"]]
+    with pytest.raises(ValueError, match="listing_delay"):
+        emu.listing_delay = -1
+    emu.reset_faults()
+    assert (emu.listing_delay, emu.read_delay) == (0.0, 0.0)
+
+
+def test_omit_id_next_create_records_the_call_but_answers_without_its_id(emu, client):
+    emu.omit_id_next_create()
+    response = client.post(client.calls_path(), json={"to_number": OUTCOME_NUMBERS["busy"]})
+    assert response.status_code == 202 and "id" not in response.json()
+    assert len(emu.calls()) == 1
+    assert "id" in client.create_call(OUTCOME_NUMBERS["busy"])  # only the next one
