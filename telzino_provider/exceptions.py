@@ -82,3 +82,24 @@ class TelzinoRequestNotSentError(TelzinoValidationError):
 
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(field, f"the request could not be built, so nothing was sent: {problem}")
+
+
+class TelzinoCallPlacedWithoutIdError(TelzinoApiError, AirflowFailException):
+    """The API accepted a create (2xx) but its answer carries no call id.
+
+    The call was placed, and nothing can wait on it; a retry might not find it yet and dial again, so
+    the task fails without Airflow's retries. Clearing the task looks for the call (by its correlation
+    key) before dialling.
+    """
+
+    def __init__(self, method: str, path: str) -> None:
+        self.method = method
+        self.path = path
+        self.status_code = None  # type: ignore[assignment]  # a 2xx whose code the transport keeps
+        AirflowFailException.__init__(
+            self,
+            f"Telzino API {method} {path} accepted the create (2xx) but its answer has no call 'id'. "
+            "The call WAS PLACED; the task fails without retries so that no retry dials again. Find the "
+            "call in the agent's call list (metadata key 'airflow'); clearing the task looks for it "
+            "before dialling",
+        )

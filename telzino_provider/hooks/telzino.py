@@ -16,7 +16,11 @@ from typing import Any
 
 from telzino_provider.connection import ConnectionSettings
 from telzino_provider.connection_form import CONN_FIELDS, CONN_TYPE, UI_FIELD_BEHAVIOUR
-from telzino_provider.exceptions import TelzinoApiError, TelzinoValidationError
+from telzino_provider.exceptions import (
+    TelzinoApiError,
+    TelzinoCallPlacedWithoutIdError,
+    TelzinoValidationError,
+)
 from telzino_provider.redaction import mask_phone
 from telzino_provider.statuses import CallStatus
 from telzino_provider.timeutil import to_utc, window_bounds
@@ -249,7 +253,9 @@ class TelzinoHook(BaseHook):
         body.update({key: value for key, value in optional.items() if value is not None})
         describe = f"a call to {mask_phone(body['to_number'])} with metadata {body.get('metadata') or {}}"
         path = f"/v1/agents/{agent}/outbound-calls"
-        created = _expect_object(self.transport.create(path, body, describe=describe), "POST", path)
+        created = self.transport.create(path, body, describe=describe)
+        if not isinstance(created, dict) or not isinstance(created.get("id"), str) or not created["id"]:
+            raise TelzinoCallPlacedWithoutIdError("POST", path)  # 2xx: the call was placed
         log.info("Placed Telzino call %s to %s", created.get("id"), mask_phone(body["to_number"]))
         return created
 
