@@ -32,6 +32,17 @@ After an uncertain create that the second look does not find, no automatic path 
 API may record a call late, so the task fails without Airflow's retries
 (``TelzinoCallMayHaveBeenPlacedError`` is an ``AirflowFailException``). A person who clears it
 later gets a try numbered 2 or more, which looks again before dialling.
+
+A create the API accepted (2xx). The API may list a new call only some time after it accepted it,
+so a look by a retry cannot prove that no earlier try dialled. So once a try knows its call id, no
+later failure of the task instance leads to a second POST: on Airflow 3.3+ the id is remembered in
+the task instance's state store (:func:`remember_call`; it survives retries and clears), and a later
+try waits on that call without dialling or looking (:func:`recall_call`); before 3.3 nothing
+survives a try (XComs are cleared), so a failure after the create is final (no retries), naming the
+call id and how to wait on it. Only a worker that dies between the POST's answer and the state store
+write (or, before 3.3, at any point after the POST returned) leaves a retry with the listing alone:
+a retry that finds no earlier call looks once more ``listing_delay`` later before it dials. A call
+the API lists later than that can still be placed twice.
 """
 
 from __future__ import annotations
@@ -46,6 +57,8 @@ if TYPE_CHECKING:
     from telzino_provider.hooks.telzino import TelzinoHook
 
 METADATA_KEY = "airflow"
+#: The task state store's key for the id of the call a try placed or adopted.
+CALL_ID_STATE_KEY = "telzino_call_id"
 KEY_FIELDS = ("dag_id", "task_id", "run_id", "map_index")
 #: Allowance for the clocks of the Airflow machines and of the API disagreeing.
 DEFAULT_CLOCK_MARGIN = timedelta(minutes=5)
@@ -132,6 +145,26 @@ def find_placed_call(
         if carries_key(call, key):
             return call
     return None
+
+
+def remember_call(store: Any | None, call_id: str) -> bool:
+    """Write the call id to the task instance's state store; False when there is no store.
+
+    :param store: :func:`~telzino_provider.version_compat.task_state_store` of the context.
+    :param call_id: the placed or adopted call.
+    """
+    if store is None:
+        return False
+    store.set(CALL_ID_STATE_KEY, call_id)
+    return True
+
+
+def recall_call(store: Any | None) -> str | None:
+    """The call id an earlier try of this task instance remembered, if any."""
+    if store is None:
+        return None
+    value = store.get(CALL_ID_STATE_KEY)
+    return value if isinstance(value, str) and value else None
 
 
 def _get(context: Any, name: str) -> Any:

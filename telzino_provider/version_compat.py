@@ -22,6 +22,7 @@ AIRFLOW_VERSION = Version(Version(_dist_version("apache-airflow")).base_version)
 AIRFLOW_V_3_0_PLUS = Version("3.0.0") <= AIRFLOW_VERSION
 AIRFLOW_V_3_1_PLUS = Version("3.1.0") <= AIRFLOW_VERSION
 AIRFLOW_V_3_2_PLUS = Version("3.2.0") <= AIRFLOW_VERSION
+AIRFLOW_V_3_3_PLUS = Version("3.3.0") <= AIRFLOW_VERSION
 #: Airflow 3.2+ builds the connection form from ``conn-fields`` in the provider info.
 CONN_FIELDS_IN_PROVIDER_INFO = AIRFLOW_V_3_2_PLUS
 
@@ -95,6 +96,18 @@ def first_reschedule_date(context: Context) -> datetime | None:
     return _orig_start_date(  # type: ignore[no-any-return]
         dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, map_index=ti.map_index, try_number=first_try
     )
+
+
+def task_state_store(context: Context) -> Any | None:
+    """The task instance's state store (Airflow 3.3+), or None before 3.3 or when the context has none.
+
+    Its keys are scoped to the DAG run, task and map index, so they survive retries and clears of
+    the task instance, unlike XComs (cleared at the start of every try). ``get(key)`` answers None
+    for a key never set.
+    """
+    if not AIRFLOW_V_3_3_PLUS or not hasattr(context, "get"):
+        return None
+    return context.get("task_state_store")
 
 
 _T = TypeVar("_T")
@@ -188,6 +201,7 @@ __all__ = [
     "AIRFLOW_V_3_0_PLUS",
     "AIRFLOW_V_3_1_PLUS",
     "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
     "CONN_FIELDS_IN_PROVIDER_INFO",
     "AirflowException",
     "AirflowFailException",
@@ -211,4 +225,5 @@ __all__ = [
     "manual_data_interval",
     "mask_secret",
     "run_blocking",
+    "task_state_store",
 ]

@@ -81,7 +81,7 @@ def execute_deferred(
         if before_trigger is not None:
             before_trigger()
         event = run_trigger(roundtrip(deferred.trigger))
-        return getattr(op, deferred.method_name)(context, event)
+        return getattr(op, deferred.method_name)(context, event, **(deferred.kwargs or {}))
 
 
 def defers(op: Any, context: dict[str, Any]) -> TaskDeferred:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from functools import cached_property, partial
+from types import TracebackType
 from typing import Any
 
 from telzino_provider.correlation import (
@@ -19,6 +20,8 @@ from telzino_provider.correlation import (
     correlation_key,
     earlier_attempt,
     find_placed_call,
+    recall_call,
+    remember_call,
     with_key,
 )
 from telzino_provider.exceptions import (
@@ -38,7 +41,13 @@ from telzino_provider.validation import (
     require_int_range,
     require_uuid,
 )
-from telzino_provider.version_compat import BaseOperator, Context, default_deferrable
+from telzino_provider.version_compat import (
+    AirflowFailException,
+    BaseOperator,
+    Context,
+    default_deferrable,
+    task_state_store,
+)
 from telzino_provider.waiting import (
     CALL,
     DEFAULT_FAILURE,
@@ -66,6 +75,9 @@ from telzino_provider.windows import (
 #: Pause before looking for a call whose create request ended without a readable answer, so a
 #: call the server did record has time to show up in the listing.
 RECHECK_DELAY_SECONDS = 2.0
+#: How long a retry that finds no earlier call waits before it looks again and dials: how late the
+#: API may list a call it accepted.
+DEFAULT_LISTING_DELAY = timedelta(minutes=1)
 
 
 class _TelzinoOperator(BaseOperator):
@@ -227,6 +239,18 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
     may list the call late; clearing it later looks again before dialling. The call is always placed
     on the worker, never in the triggerer.
 
+    **Once the API accepted the create, no later failure of the task instance dials again.** On
+    Airflow 3.3+ the call id goes to the task instance's state store at once (key
+    ``telzino_call_id``); a retry or a clear waits on that call, with no POST and no look. Before
+    3.3 nothing survives a try, so any failure after the create (a 404 of the new record, an error
+    while waiting, a failed XCom push) fails the task without retries, with the call id and how to
+    wait on it (:class:`~telzino_provider.sensors.telzino.TelzinoOutboundCallSensor`); a 2xx answer
+    without an id fails the same way
+    (:class:`~telzino_provider.exceptions.TelzinoCallPlacedWithoutIdError`). Left open: a worker that
+    dies after the POST returned and before the id is stored (before 3.3: at any point after). Its
+    retry finds the call only in the listing, so a retry that finds no earlier call looks once more
+    ``listing_delay`` later before it dials; a call the API lists later than that is placed twice.
+
     XCom: key ``call_id`` holds the call id, pushed as soon as the call is placed or adopted (before
     any waiting, so a failed wait leaves it behind). The return value is the call record (the GET
     shape); with ``wait_for_completion`` it is the final record. A failure status (or another
@@ -247,6 +271,9 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
     :param clock_margin: how much earlier than the DAG run's due time a later try looks for an earlier
         call, for clocks that disagree (default 5 minutes).
     :param max_consecutive_errors: transient API errors tolerated in a row while waiting.
+    :param listing_delay: how late the API may list a call it accepted (timedelta or seconds,
+        default 1 minute): a later try that finds no earlier call looks again this much later
+        before it dials. 0 dials at once.
     :param telzino_conn_id: the Airflow connection id (templated).
     """
 
@@ -276,6 +303,7 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
         deferrable: bool | None = None,
         clock_margin: timedelta = DEFAULT_CLOCK_MARGIN,
         max_consecutive_errors: int = DEFAULT_MAX_CONSECUTIVE_ERRORS,
+        listing_delay: timedelta | float = DEFAULT_LISTING_DELAY,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -293,23 +321,45 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self.clock_margin = _margin("clock_margin", clock_margin)
         self.max_consecutive_errors = max_consecutive_errors
+        self.listing_delay = _seconds("listing_delay", listing_delay, allow_zero=True)
 
     def execute(self, context: Context) -> dict[str, Any]:
         agent = require_uuid("agent_id", self.agent_id)
         body = self._request_body(context)
+        store = task_state_store(context)
         try:
-            call = self._adopt_or_place(context, agent, body)
-            call_id = call["id"]
-            context["ti"].xcom_push(key="call_id", value=call_id)
-            if not self.wait_for_completion:
-                return self.hook.get_outbound_call(agent, call_id)
-            return self._wait(context, agent, call_id)
+            call_id = recall_call(store)
+            if call_id is not None:
+                self.log.info(
+                    "Telzino call %s was placed by an earlier try of this task instance; "
+                    "waiting on it instead of dialling again",
+                    call_id,
+                )
+                durable = True
+            else:
+                call_id = self._adopt_or_place(context, agent, body)["id"]
+                durable = False
+            with _AfterCreate(agent, call_id, durable) as placed:
+                placed.durable = durable or remember_call(store, call_id)
+                context["ti"].xcom_push(key="call_id", value=call_id)
+                if not self.wait_for_completion:
+                    return self.hook.get_outbound_call(agent, call_id)
+                return self._wait(context, agent, call_id)
         finally:
             self.hook.close()
 
-    def execute_complete(self, context: Context, event: Event | None = None) -> dict[str, Any]:
-        """Resume after the trigger fired; a missing or unknown event fails loudly."""
-        return resolve_event(event, CALL)
+    def execute_complete(
+        self, context: Context, event: Event | None = None, call_id: str | None = None
+    ) -> dict[str, Any]:
+        """Resume after the trigger fired; a missing or unknown event fails loudly.
+
+        :param call_id: the call waited on, handed over by the deferral (``dag.test()`` on Airflow 3
+            drops it: then the state store's id, or the ``call_id`` XCom, which a resume keeps).
+        """
+        stored = recall_call(task_state_store(context))
+        call_id = call_id or stored or _pushed_call_id(context)
+        with _AfterCreate(self.agent_id, call_id, durable=stored is not None and stored == call_id):
+            return resolve_event(event, CALL)
 
     # -- placing ------------------------------------------------------------------------------
 
@@ -332,7 +382,7 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
         else:
             since = adopt_since(context, self.clock_margin)
             self.log.info("Looking for a call placed earlier (%s), created since %s", why, since)
-            earlier = find_placed_call(self.hook, agent, key, since)
+            earlier = self._find_earlier(agent, key, since)
             if earlier is not None:
                 return self._adopt(earlier, body["to_number"], "placed by an earlier attempt of this task")
         sent_at = datetime.now(timezone.utc)
@@ -342,6 +392,20 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
             # On a first try only this request can have placed the call: look back to its start only.
             found = self._look_again(agent, key, since or sent_at - self.clock_margin, err)
             return self._adopt(found, body["to_number"], "recorded although its create request failed")
+
+    def _find_earlier(self, agent: str, key: dict[str, Any], since: datetime) -> dict[str, Any] | None:
+        """The earlier attempt's call; when not listed, looked for again ``listing_delay`` later,
+        since an earlier try that died after its POST returned leaves only the listing."""
+        found = find_placed_call(self.hook, agent, key, since)
+        if found is None and self.listing_delay > 0:
+            self.log.info(
+                "No earlier call listed; the API may list a new call late, so looking again in %.0f s "
+                "before dialling (listing_delay)",
+                self.listing_delay,
+            )
+            time.sleep(self.listing_delay)
+            found = find_placed_call(self.hook, agent, key, since)
+        return found
 
     def _look_again(
         self, agent: str, key: dict[str, Any], since: datetime, err: TelzinoCallMayHaveBeenPlacedError
@@ -390,7 +454,7 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
             budget = ErrorBudget(self.max_consecutive_errors)
             event = poll_step(poll, budget)
             if event is not None:
-                return self.execute_complete(context, event)
+                return resolve_event(event, CALL)
             self.defer(
                 trigger=TelzinoOutboundCallTrigger(
                     agent_id=agent,
@@ -405,6 +469,7 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
                     first_look_at=time.time() + self.poll_interval,  # it has just looked itself
                 ),
                 method_name="execute_complete",
+                kwargs={"call_id": call_id},
                 timeout=timedelta(seconds=self.timeout) + DEFER_GRACE,
             )
         event = wait_on_worker(
@@ -414,7 +479,49 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
             poll_interval=self.poll_interval,
             max_errors=self.max_consecutive_errors,
         )
-        return self.execute_complete(context, event)
+        return resolve_event(event, CALL)
+
+
+class _AfterCreate:
+    """Around everything after a create the API accepted: a failure is final unless ``durable``.
+
+    A retry that does not know the call id could only find the call in the listing, which may show
+    it late, and dial again. So unless the id is in the task state store (Airflow 3.3+), where the
+    retry reads it and waits on the call, the task fails without retries, saying how to wait on it.
+    """
+
+    def __init__(self, agent_id: str, call_id: str | None, durable: bool) -> None:
+        self.agent_id = agent_id
+        self.call_id = call_id
+        self.durable = durable
+
+    def __enter__(self) -> _AfterCreate:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # TaskDeferred is a BaseException and passes; an AirflowFailException is final already.
+        if not isinstance(err, Exception) or isinstance(err, AirflowFailException) or self.durable:
+            return
+        call = f"Telzino call {self.call_id}" if self.call_id else "The Telzino call (see the call_id XCom)"
+        sensor = f"TelzinoOutboundCallSensor(agent_id={self.agent_id!r}, call_id={self.call_id!r})"
+        raise AirflowFailException(
+            f"{call} WAS PLACED (the API accepted the create), then this try failed: {err}. The task "
+            "fails without retries, because a retry cannot know the call and could dial again (this "
+            f"Airflow keeps no state across tries). To wait for the call's outcome, run {sensor}; "
+            "clearing this task looks for the call before dialling"
+        ) from err
+
+
+def _pushed_call_id(context: Context) -> str | None:
+    """This task instance's ``call_id`` XCom, if it can be read (it survives a deferral's resume)."""
+    ti = context["ti"]
+    try:
+        value = ti.xcom_pull(task_ids=ti.task_id, key="call_id", map_indexes=ti.map_index)
+    except Exception:  # only for the failure message: never hide the failure itself
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _margin(field: str, value: object) -> timedelta:
@@ -424,8 +531,15 @@ def _margin(field: str, value: object) -> timedelta:
 
 
 def _positive_seconds(field: str, value: object) -> float:
+    return _seconds(field, value, allow_zero=False)
+
+
+def _seconds(field: str, value: object, *, allow_zero: bool) -> float:
+    """A timedelta or number of seconds, above zero (or at least zero), as float seconds."""
     if isinstance(value, timedelta):
         value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise TelzinoValidationError(field, f"expected a positive number of seconds, got {value!r}")
-    return float(value)
+    bad = isinstance(value, bool) or not isinstance(value, (int, float)) or value != value  # NaN
+    if bad or value < 0 or (value == 0 and not allow_zero):  # type: ignore[operator]
+        what = "zero or more" if allow_zero else "a positive number of"
+        raise TelzinoValidationError(field, f"expected {what} seconds (or a timedelta), got {value!r}")
+    return float(value)  # type: ignore[arg-type]
