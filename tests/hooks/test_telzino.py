@@ -9,8 +9,13 @@ from datetime import timedelta
 import pytest
 
 from telzino_provider.emulator import OUTCOME_NUMBERS
-from telzino_provider.exceptions import TelzinoApiError, TelzinoValidationError
+from telzino_provider.exceptions import (
+    TelzinoApiError,
+    TelzinoCallPlacedWithoutIdError,
+    TelzinoValidationError,
+)
 from telzino_provider.hooks.telzino import TelzinoHook
+from telzino_provider.version_compat import AirflowFailException
 
 UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
@@ -302,3 +307,13 @@ def test_connection_token_with_trailing_newline_works(emulator, monkeypatch):
     )
     ok, message = TelzinoHook().test_connection()
     assert ok, message
+
+
+def test_a_create_answered_without_an_id_raises_a_final_error(telzino_conn):
+    telzino_conn.omit_id_next_create()
+
+    with pytest.raises(TelzinoCallPlacedWithoutIdError, match="WAS PLACED") as info:
+        TelzinoHook().create_outbound_call(telzino_conn.agent_id, OUTCOME_NUMBERS["completed"])
+
+    assert isinstance(info.value, AirflowFailException) and info.value.method == "POST"
+    assert len(telzino_conn.calls()) == 1 and telzino_conn.count_requests("POST") == 1
