@@ -14,7 +14,8 @@ endif
 MATRIX_VERSIONS ?= 2.10.5 2.11.2 3.0.6 3.1.8 3.2.2 $(DEFAULT_AIRFLOW)
 
 # Extra pins per Airflow series, installed with it: upper bounds its own metadata leaves open and that
-# later releases of those packages broke (dag.test() fails). Why: the README, "Pins, and why".
+# later releases of those packages broke (dag.test() fails). Why: docs/compatibility.md, "Pins, and why"
+# (the README's Install section lists them for users installing without Airflow's constraints file).
 AIRFLOW_SERIES := $(word 1,$(subst ., ,$(AIRFLOW_VERSION))).$(word 2,$(subst ., ,$(AIRFLOW_VERSION)))
 # ObjectStoragePath on Airflow 2.x breaks with universal-pathlib 0.3 ("detected protocol file which is
 # incompatible"); Airflow's own 2.10/2.11 constraints files pin 0.2.6.
@@ -108,6 +109,8 @@ e2e: $(E2E_STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check telzino_provider airflow_provider_telzino tests example_dags benchmarks e2e
+	@# Ruff's Airflow rules (preview only) on the package and the examples users copy.
+	$(VENV)/bin/ruff check --preview --select AIR telzino_provider airflow_provider_telzino example_dags
 	$(VENV)/bin/ruff format --check telzino_provider airflow_provider_telzino tests example_dags benchmarks e2e
 	$(VENV)/bin/mypy telzino_provider
 

@@ -42,9 +42,9 @@ AGENT_ID = (
 CONN_ID = "{{ params.telzino_conn_id or var.value.get('telzino_conn_id', 'telzino_default') }}"
 
 
-# No `-> dict` return annotations: Airflow would read them as multiple_outputs=True and push every key
-# as an XCom of its own.
-@task
+# multiple_outputs=False: each task's return value is one XCom. Left to inference, a `-> dict` return
+# annotation would push every key as an XCom of its own.
+@task(multiple_outputs=False)
 def read_outcome(call: dict):
     """What a downstream system needs from the final call record (no phone number in the XCom)."""
     return {

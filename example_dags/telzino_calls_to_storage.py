@@ -80,7 +80,7 @@ with DAG(
     )
 
 
-@task(inlets=[CALLS])
+@task(inlets=[CALLS], multiple_outputs=False)
 def summarize_landing(**context):
     """Read the file the newest landing announced; print the calls by status and the total talk time."""
     extra = _newest_extra(context)

@@ -45,9 +45,9 @@ AGENT_ID = (
 CONN_ID = "{{ params.telzino_conn_id or var.value.get('telzino_conn_id', 'telzino_default') }}"
 
 
-# No `-> dict` return annotations: Airflow would read them as multiple_outputs=True and push every key
-# as an XCom of its own.
-@task
+# multiple_outputs=False: each task's return value is one XCom. Left to inference, a `-> dict` return
+# annotation would push every key as an XCom of its own.
+@task(multiple_outputs=False)
 def follow_up(call: dict, agent_id: str, conn_id: str):
     """One call: fetch its full record (the list shape has no summary) and keep what the CRM needs."""
     hook = TelzinoHook(telzino_conn_id=conn_id)

@@ -70,14 +70,14 @@ FIELDS = [  # created_at also bounds the transcript join (get_call_transcripts)
 ]
 
 
-# No `-> dict` return annotations: Airflow would read them as multiple_outputs=True and push every key
-# as an XCom of its own.
+# multiple_outputs=False: each task's return value is one XCom. Left to inference, a `-> dict` return
+# annotation would push every key as an XCom of its own.
 def window_of(ti) -> dict:
     """The bounds the list task read (XCom key ``window``): the data interval, or a manual run's hour."""
     return ti.xcom_pull(task_ids="list_finished_calls", key="window")
 
 
-@task
+@task(multiple_outputs=False)
 def write_jsonl(calls: list[dict], agent_id: str, conn_id: str, output_dir: str, ti=None):
     """Join each call with its transcript and write the interval's file (atomically, so reruns replace it)."""
     hook = TelzinoHook(telzino_conn_id=conn_id)
@@ -106,7 +106,7 @@ def write_jsonl(calls: list[dict], agent_id: str, conn_id: str, output_dir: str,
     return {"path": str(path), "rows": len(calls), "missing_transcripts": missing}
 
 
-@task
+@task(multiple_outputs=False)
 def summarize(calls: list[dict], written: dict, ti=None):
     """A few numbers about the interval; small enough for an XCom, a log line or a chat message."""
     durations = [c["duration"] for c in calls if c["duration"] is not None]

@@ -1,9 +1,11 @@
 """The README runs as written: every shell block and Python snippet, top to bottom, against the emulator.
 
-The blocks run as a newcomer would run them: one shell session in a folder of its own, a fresh
-``AIRFLOW_HOME`` with Airflow's default settings (example DAGs loading included), the checkout's
-``example_dags/`` at hand, and ``TELZINO_*`` variables pointing at an emulator instead of
-api.telzino.com. How each fenced block is treated:
+The blocks run as a newcomer would run them: one shell session in a copy of the checkout (so the
+README's ``pip install .`` builds the package and ``cp example_dags/...`` finds the DAGs), a fresh
+``AIRFLOW_HOME`` with Airflow's default settings (example DAGs loading included), and ``TELZINO_*``
+variables pointing at an emulator instead of api.telzino.com. ``python`` and ``pip`` are those of a
+reader's venv: the test venv's Airflow and pins, without the provider and without pytest, so a block
+that needs something the README does not install fails here too. How each fenced block is treated:
 
 * ``bash``: run as is, in the shared session (exports carry over to later blocks).
 * ``python`` whose first line is ``# <path>``: written to that path (a DAG or test file); a later
@@ -22,6 +24,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,6 +36,8 @@ import pytest
 
 from telzino_provider.emulator import TelzinoEmulator
 from telzino_provider.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_2_PLUS
+
+from .test_packaging import uv
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -123,7 +128,7 @@ def _script(snippets: Path) -> str:
 def _server(block: Block, out: Path) -> str:
     """Start the block's one command in the background, wait for its banner, stop it, check exit 0."""
     (command,) = [line for line in block.text.splitlines() if line.strip()]
-    banner = "^AIRFLOW_CONN_TELZINO_DEFAULT="
+    banner = "^export AIRFLOW_CONN_TELZINO_DEFAULT="
     return f"""{command} > "{out}" 2>&1 &
 server_pid=$!
 trap 'kill $server_pid 2>/dev/null || true' EXIT
@@ -137,16 +142,74 @@ trap - EXIT
 """
 
 
-def _env(home: Path, emu: TelzinoEmulator, agent: str) -> dict[str, str]:
+# What the test venv has for the suite only; the reader's venv goes without them.
+NOT_THE_READERS = {
+    "airflow-provider-telzino",
+    "pytest",
+    "pluggy",
+    "iniconfig",
+    "ruff",
+    "mypy",
+    "types-requests",
+}
+
+
+def _checkout_copy(work: Path) -> None:
+    """The files a fresh clone has (the working tree's, uncommitted changes included)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        if (ROOT / name).is_file():
+            (work / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, work / name)
+
+
+def _reader_venv(venv: Path) -> Path:
+    """A venv with pip and the test venv's packages (Airflow and its pins), less ``NOT_THE_READERS``."""
+    frozen = subprocess.run(
+        [uv(), "pip", "freeze", "--python", sys.executable], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    keep = [
+        line
+        for line in frozen
+        if not line.startswith("-e ") and re.split(r"[=@ ]", line)[0].lower() not in NOT_THE_READERS
+    ]
+    (venv.parent / "reader-requirements.txt").write_text("\n".join(keep) + "\n")
+    subprocess.run([uv(), "venv", "--quiet", "--seed", "--python", sys.executable, str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [
+            uv(),
+            "pip",
+            "install",
+            "--quiet",
+            "--compile-bytecode",
+            "--python",
+            str(python),
+            "-r",
+            str(venv.parent / "reader-requirements.txt"),
+        ],
+        check=True,
+    )
+    assert subprocess.run([str(python), "-c", "import pytest"], capture_output=True).returncode != 0
+    return venv / "bin"
+
+
+def _env(home: Path, emu: TelzinoEmulator, agent: str, bin_dir: Path) -> dict[str, str]:
     """The caller's environment without Airflow settings: a newcomer's fresh AIRFLOW_HOME."""
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("AIRFLOW_", "AIRFLOW__", "PYTEST_", "TELZINO_"))
+        if not name.startswith(("AIRFLOW_", "AIRFLOW__", "PYTEST_", "TELZINO_", "VIRTUAL_ENV"))
     }
     env.update(
         AIRFLOW_HOME=str(home),
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
+        PATH=f"{bin_dir}{os.pathsep}{env['PATH']}",
+        VIRTUAL_ENV=str(bin_dir.parent),
         TELZINO_API_URL=emu.base_url,
         TELZINO_ACCESS_TOKEN=emu.token,
         TELZINO_CLIENT_ID=emu.client_id,
@@ -163,6 +226,7 @@ class Run:
     seconds: dict[int | str, float]  # block line -> how long it ran
     emulator_calls: list[dict]
     agent: str
+    checkout: Path  # the copy the blocks ran in
 
 
 @pytest.fixture(scope="module")
@@ -171,13 +235,14 @@ def readme_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     work, snippets = base / "work", base / "snippets"
     work.mkdir()
     snippets.mkdir()
-    (work / "example_dags").symlink_to(ROOT / "example_dags")  # "from the checkout"
+    _checkout_copy(work)  # "from the checkout"
+    bin_dir = _reader_venv(base / "reader-venv")
     # 10 emulated minutes per real second: a placed call ends within a second or two.
     with TelzinoEmulator(speed=600) as emu:
         agent = emu.add_agent("Your agent")  # not the example DAGs' default agent: the Variable must win
         now = emu.now()
         emu.seed_calls(48, start=now - timedelta(hours=3), end=now, agent_id=agent)
-        env = _env(base / "airflow-home", emu, agent)
+        env = _env(base / "airflow-home", emu, agent, bin_dir)
         assert "AIRFLOW__CORE__LOAD_EXAMPLES" not in env  # Airflow's default: examples load
         proc = subprocess.run(
             ["bash", "-c", _script(snippets)],
@@ -192,7 +257,7 @@ def readme_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         )
         calls = emu.calls(agent)
     outputs, seconds = _split(proc.stdout)
-    yield Run(proc.returncode, outputs, seconds, calls, agent)
+    yield Run(proc.returncode, outputs, seconds, calls, agent, work)
 
 
 def _split(output: str) -> tuple[dict[int | str, str], dict[int | str, float]]:
@@ -266,3 +331,39 @@ def test_docs_python_fragments_parse():
         for block in fenced_blocks(page):
             if block.lang == "python":
                 ast.parse(block.text, filename=f"{page.name}:{block.line}")
+
+
+def test_blocks_leave_no_file_git_would_see(readme_run: Run):
+    """What the blocks write into the checkout (dags/, dag_tests/, .airflow-test/, the build) is ignored."""
+    ours = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    left = sorted(
+        str(p.relative_to(readme_run.checkout)) for p in readme_run.checkout.rglob("*") if p.is_file()
+    )
+    new = [name for name in left if name not in set(ours)]
+    assert new, "the blocks wrote nothing into the checkout: did they run?"
+    ignored = subprocess.run(
+        ["git", "check-ignore", "--no-index", "--stdin"],
+        cwd=ROOT,
+        input="\n".join(new),
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert sorted(set(new) - set(ignored)) == []
+
+
+def test_install_pins_are_the_makefiles():
+    """The Install section's table of pins says what the Makefile installs with each Airflow series."""
+    makefile = dict(re.findall(r"^PINS_([\d.]+) := (.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE))
+    install = README.read_text().split("## Install", 1)[1].split("\n## ", 1)[0]
+    table: dict[str, str] = {}
+    for series, pins in re.findall(r"^\| ([\d., ]+) \| (.+) \|$", install, re.MULTILINE):
+        for one in series.split(", "):
+            table[one] = " ".join(re.findall(r'"([^"]+)"', pins))
+    assert {s: p for s, p in table.items() if p} == makefile
+    assert {"2.10", "2.11", "3.0", "3.1", "3.2", "3.3"} <= set(table)

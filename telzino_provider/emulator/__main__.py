@@ -6,7 +6,7 @@
 The defaults suit following the README against it: calls to list, and a clock fast enough that a
 placed call ends within seconds. Prints the connection details (one ``name: value`` per line), an
 ``export TELZINO_...`` line for the README's commands and, last, a ready-to-paste
-``AIRFLOW_CONN_TELZINO_DEFAULT=...`` line, then serves. Exit code 0 on SIGINT/SIGTERM, 1 if the
+``export AIRFLOW_CONN_TELZINO_DEFAULT=...`` line, then serves. Exit code 0 on SIGINT/SIGTERM, 1 if the
 address cannot be bound, 2 on bad arguments.
 """
 
@@ -53,7 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def connection_line(emu: TelzinoEmulator) -> str:
     conn = {"conn_type": "telzino", "host": emu.base_url, "password": emu.token}
-    return f"AIRFLOW_CONN_TELZINO_DEFAULT='{json.dumps(conn)}'"
+    # `export`: pasted into a shell, the variable must reach the `airflow` commands run there.
+    return f"export AIRFLOW_CONN_TELZINO_DEFAULT='{json.dumps(conn)}'"
 
 
 def readme_line(emu: TelzinoEmulator) -> str:

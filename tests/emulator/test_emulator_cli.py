@@ -23,7 +23,7 @@ def free_port() -> int:
 
 
 def read_banner(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> list[str]:
-    """Lines printed up to and including the AIRFLOW_CONN line (fails on timeout or exit).
+    """Lines printed up to and including the connection line (fails on timeout or exit).
 
     Reads the raw fd: a buffered ``readline`` would swallow lines the selector never reports.
     """
@@ -32,7 +32,7 @@ def read_banner(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> list[st
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
         selector.register(proc.stdout, selectors.EVENT_READ)
-        while b"\nAIRFLOW_CONN_" not in output or not output.endswith(b"\n"):
+        while b"\nexport AIRFLOW_CONN_" not in output or not output.endswith(b"\n"):
             remaining = deadline - time.monotonic()
             assert remaining > 0 and selector.select(remaining), f"no banner; got {output!r}"
             chunk = os.read(proc.stdout.fileno(), 65536)
@@ -59,8 +59,20 @@ def test_cli_serves_and_exits_cleanly_on_signal(signum):
             "TELZINO_CLIENT_ID": fields["client_id"],
             "TELZINO_CLIENT_SECRET": fields["client_secret"],
         }
-        conn = json.loads(lines[-1].split("=", 1)[1].strip("'"))
+        conn = json.loads(lines[-1].removeprefix("export ").split("=", 1)[1].strip("'"))
         assert conn == {"conn_type": "telzino", "host": fields["base_url"], "password": fields["token"]}
+        # Pasted into a shell, as the README says, both lines reach the commands that shell runs next.
+        seen = subprocess.run(
+            [
+                "bash",
+                "-c",
+                f"{lines[-2]}\n{lines[-1]}\nprintenv AIRFLOW_CONN_TELZINO_DEFAULT TELZINO_AGENT_ID",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        assert seen.stdout.splitlines() == [json.dumps(conn), fields["agent_id"]], seen
         headers = {"Authorization": f"Bearer {fields['token']}"}
         agents = requests.get(f"{fields['base_url']}/v1/agents", headers=headers, timeout=5)
         assert agents.status_code == 200
