@@ -1,7 +1,8 @@
 """Operators for Telzino outbound calls: list them, get one, place one (and optionally wait for it).
 
-Nothing here touches the network or the connection before ``execute()``; templated arguments are
-validated there, after rendering, with errors that name the field.
+Nothing here touches the network or the connection before ``execute()``. Arguments that are not
+templated are checked when the operator is built (at DAG-parse time); templated ones in
+``execute()``, after rendering and before any request. Errors name the field.
 """
 
 from __future__ import annotations
@@ -24,18 +25,21 @@ from telzino_provider.correlation import (
 from telzino_provider.exceptions import (
     TelzinoApiError,
     TelzinoCallMayHaveBeenPlacedError,
-    TelzinoValidationError,
 )
 from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.redaction import mask_phone
 from telzino_provider.triggers.telzino import TelzinoOutboundCallTrigger
 from telzino_provider.validation import (
-    MAX_CONCURRENCY,
+    optional_bool,
     optional_call_context,
     optional_callback_url,
     optional_metadata,
+    require_bool,
+    require_count,
+    require_duration,
     require_e164,
-    require_int_range,
+    require_name,
+    require_seconds,
     require_uuid,
 )
 from telzino_provider.version_compat import BaseOperator, Context, default_deferrable
@@ -55,10 +59,9 @@ from telzino_provider.waiting import (
 )
 from telzino_provider.windows import (
     DEFAULT_LOOKBACK,
+    check_window_arguments,
     describe_window,
     list_window,
-    require_fields,
-    require_max_calls,
     window_for_task,
     window_xcom,
 )
@@ -73,7 +76,7 @@ class _TelzinoOperator(BaseOperator):
 
     def __init__(self, *, telzino_conn_id: str = TelzinoHook.default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.telzino_conn_id = telzino_conn_id
+        self.telzino_conn_id = require_name("telzino_conn_id", telzino_conn_id)
 
     @cached_property
     def hook(self) -> TelzinoHook:
@@ -156,24 +159,22 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
         self.max_calls = max_calls
         self.fields = fields
         self.max_concurrency = max_concurrency
+        check_window_arguments(self)
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         agent = require_uuid("agent_id", self.agent_id)
         window, interval = window_for_task(context, self)
-        max_calls = require_max_calls(self.max_calls)
-        fields = require_fields(self.fields)
         self.log.info("%s", describe_window(window, interval))
         context["ti"].xcom_push(key="window", value=window_xcom(window, interval))
-        workers = require_int_range("max_concurrency", self.max_concurrency, 1, MAX_CONCURRENCY)
         try:
             calls = list_window(
                 self.hook,
                 agent,
                 window,
-                max_calls=max_calls,
-                fields=fields,
+                max_calls=self.max_calls,
+                fields=self.fields,
                 log=self.log,
-                max_concurrency=workers,
+                max_concurrency=self.max_concurrency,
             )
         finally:
             self.hook.close()
@@ -245,8 +246,9 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
     :param failure_statuses: statuses that fail the task.
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param clock_margin: how much earlier than the DAG run's due time a later try looks for an earlier
-        call, for clocks that disagree (default 5 minutes).
-    :param max_consecutive_errors: transient API errors tolerated in a row while waiting.
+        call, for clocks that disagree (timedelta or seconds; default 5 minutes).
+    :param max_consecutive_errors: transient API errors tolerated in a row while waiting (a whole
+        number, 0 or more; default 5).
     :param telzino_conn_id: the Airflow connection id (templated).
     """
 
@@ -284,15 +286,16 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
         self.call_context = call_context
         self.metadata = metadata
         self.callback_url = callback_url
-        self.wait_for_completion = wait_for_completion
-        self.poll_interval = _positive_seconds("poll_interval", poll_interval)
-        self.timeout = _positive_seconds("timeout", timeout)
+        self.wait_for_completion = require_bool("wait_for_completion", wait_for_completion)
+        self.poll_interval = require_seconds("poll_interval", poll_interval)
+        self.timeout = require_duration("timeout", timeout, allow_zero=False).total_seconds()
         self.success_statuses, self.failure_statuses = require_outcome_statuses(
             success_statuses, failure_statuses
         )
+        deferrable = optional_bool("deferrable", deferrable)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.clock_margin = _margin("clock_margin", clock_margin)
-        self.max_consecutive_errors = max_consecutive_errors
+        self.clock_margin = require_duration("clock_margin", clock_margin)
+        self.max_consecutive_errors = require_count("max_consecutive_errors", max_consecutive_errors)
 
     def execute(self, context: Context) -> dict[str, Any]:
         agent = require_uuid("agent_id", self.agent_id)
@@ -415,17 +418,3 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
             max_errors=self.max_consecutive_errors,
         )
         return self.execute_complete(context, event)
-
-
-def _margin(field: str, value: object) -> timedelta:
-    if not isinstance(value, timedelta) or value < timedelta(0):
-        raise TelzinoValidationError(field, f"expected a timedelta of zero or more, got {value!r}")
-    return value
-
-
-def _positive_seconds(field: str, value: object) -> float:
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise TelzinoValidationError(field, f"expected a positive number of seconds, got {value!r}")
-    return float(value)
