@@ -81,7 +81,8 @@ class FaultPlan:
             self._drops = 0
             self._create_holds: list[CreateHold] = []
             self._limiter: RateLimiter | None = None
-            self.insert_between_pages = 0
+            self._inserts = 0  # calls inserted after each list page
+            self._insert_pages: int | None = None  # list pages that still insert; None: every one
             self.list_order = NEWEST_FIRST
 
     # -- configuration -------------------------------------------------------------------------
@@ -112,6 +113,13 @@ class FaultPlan:
         _check_count(count)
         with self._lock:
             self._drops += count
+
+    def insert_between_pages(self, count: int, pages: int | None) -> None:
+        _check_count(count)
+        if pages is not None:
+            _check_count(pages)
+        with self._lock:
+            self._inserts, self._insert_pages = count, pages
 
     def set_list_order(self, order: str) -> None:
         if order not in LIST_ORDERS:
@@ -181,6 +189,15 @@ class FaultPlan:
             if hold.remaining <= 0:
                 self._create_holds.pop(0)
             return hold
+
+    def take_inserts(self) -> int:
+        """Calls to insert at the head after the list page just served (0 if none)."""
+        with self._lock:
+            if self._insert_pages is not None:
+                if self._insert_pages <= 0:
+                    return 0
+                self._insert_pages -= 1
+            return self._inserts
 
     def take_drop(self) -> bool:
         with self._lock:
