@@ -139,14 +139,12 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         self.use_data_interval = use_data_interval
         self.fallback_interval = fallback_interval
         self.fields = fields
-        self.include_transcripts = include_transcripts
-        self.include_recordings = include_recordings
+        self.include_transcripts = require_bool("include_transcripts", include_transcripts)
+        self.include_recordings = require_bool("include_recordings", include_recordings)
         self.recordings_destination = recordings_destination
         self.redact = require_bool("redact", redact)
         self.max_concurrency = max_concurrency
         self.telzino_conn_id = require_name("telzino_conn_id", telzino_conn_id)
-        self.include_transcripts = require_bool("include_transcripts", include_transcripts)
-        self.include_recordings = require_bool("include_recordings", include_recordings)
         check_window_arguments(self)
 
     @cached_property
