@@ -161,6 +161,7 @@ class _Reader:
         self.recent = RecentIds()
         self.seen_all: set[str] | None = None  # set once the order is found broken
         self.cursor: datetime | None = None  # created_at of the oldest item read so far
+        self.cursor_ids: set[str] = set()  # the ids read with that created_at
         self.lowest_rank: int | None = None  # the lowest rank (place from the list's end) read so far
         self.head: datetime | None = None  # newest created_at when reading began
         self.first_total: int | None = None  # the list's total when reading began
@@ -187,7 +188,7 @@ class _Reader:
                     continue
                 self.seen_all.add(item_id)
             elif self.cursor is None or created < self.cursor:  # older than all read: the usual case
-                self.cursor = created
+                self.cursor, self.cursor_ids = created, {item_id}
                 self.confirmed = self.past_window
             elif not self._in_order(created, item_id, index, total, number, rank):
                 continue
@@ -215,11 +216,19 @@ class _Reader:
     ) -> bool:
         """For an item not older than every item read so far: whether to go on with it. Switches to
         reading everything (and returns True) when the item shows that the order does not hold."""
-        if item_id in self.recent or self._ranked_read(rank):
-            return False  # a repeat, pushed onto this page by new items (or new since reading began)
+        if item_id in self.recent:
+            return False  # a repeat, pushed onto this page by new items
         if created == self.cursor:
+            # Told apart by id, not by rank: a call inserted further down the list (a filtered list,
+            # a late call log) raises the ranks above it, so an unread call as old as the oldest one
+            # read may rank as covered.
+            if item_id in self.cursor_ids:
+                return False
+            self.cursor_ids.add(item_id)
             self.confirmed = self.past_window
             return True
+        if self._ranked_read(rank):
+            return False  # read already, pushed further than the ids remembered; or new since then
         if self.head is not None and created > self.head and self._grown_past(self.offset + index, total):
             return False  # new since reading began, pushed this far by a burst of new items
         log.warning(

@@ -252,3 +252,27 @@ def test_a_burst_beyond_the_remembered_ids_repeats_nothing_when_the_answer_gives
     assert len(got) - len(set(got)) == repeats
     original = [i for i in dict.fromkeys(got) if int(i.split("-")[1]) < 10**6]
     assert original == [f"call-{n}" for n in range(9000, 0, -1)]  # none lost, in order
+
+
+def test_a_call_as_old_as_the_cursor_is_kept_when_an_insert_below_raises_its_rank():
+    """A filtered list (or a late call log) gains a call further down: the ranks above it rise by
+    one, so an unread call with the cursor's own created_at ranks as covered; told apart by id."""
+    t5, t3, t1 = item(5)["created_at"], item(3)["created_at"], item(1)["created_at"]
+    items = [
+        {"id": "a", "created_at": t5},
+        {"id": "b", "created_at": t3},
+        {"id": "c", "created_at": t3},
+        {"id": "d", "created_at": t3},
+    ]
+    inserted = iter([{"id": "x", "created_at": t1}])
+
+    def on_page(listed):
+        listed.extend(list(inserted))  # once, after the first page: older than everything
+
+    class Source(ListSource):
+        def __call__(self, page):
+            body = super().__call__(page)
+            body["pagination"]["limit"] = self.page_size
+            return body
+
+    assert read(Source(items, page_size=2, on_page=on_page)) == ["a", "b", "c", "d", "x"]
