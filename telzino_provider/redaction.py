@@ -8,12 +8,21 @@ import re
 E164_IN_TEXT = re.compile(r"(?<![0-9+])\+[1-9][0-9]{6,14}(?![0-9])")
 
 
+#: Digits always hidden, whatever the number's length: a short number is no easier to dial.
+HIDDEN_DIGITS = 5
+#: Most digits ever shown: 4 in front (country and area code), 2 at the end.
+SHOWN_FRONT, SHOWN_END = 4, 2
+
+
 def mask_phone(number: object) -> str:
-    """``+18135551234`` -> ``+1813*****34``: enough to tell calls apart, not enough to dial."""
+    """``+18135551234`` -> ``+1813*****34``, ``+1234567`` -> ``+1*****7``: enough to tell calls
+    apart, not enough to dial (at least five digits hidden)."""
     text = str(number or "")
-    if len(text) <= 7:
-        return "*" * len(text)
-    return text[:5] + "*" * (len(text) - 7) + text[-2:]
+    sign, digits = ("+", text[1:]) if text.startswith("+") else ("", text)
+    shown = min(max(len(digits) - HIDDEN_DIGITS, 0), SHOWN_FRONT + SHOWN_END)
+    end = min(SHOWN_END, shown // 2)
+    front = shown - end
+    return sign + digits[:front] + "*" * (len(digits) - shown) + digits[len(digits) - end :]
 
 
 def mask_phones_in_text(text: str) -> str:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -66,16 +68,85 @@ def require_statuses(field: str, value: str | Iterable[str] | None) -> tuple[Cal
 
 
 def require_int_range(field: str, value: object, low: int, high: int | None = None) -> int:
+    bound = f"from {low} to {high}" if high is not None else f"at least {low}"
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TelzinoValidationError(field, f"expected a whole number, got {value!r}")
+        raise TelzinoValidationError(field, f"expected a whole number {bound} (an int), got {value!r}")
     if value < low or (high is not None and value > high):
-        bound = f"from {low} to {high}" if high is not None else f"at least {low}"
         raise TelzinoValidationError(field, f"{value} is out of range; use a number {bound}")
     return value
 
 
 def optional_positive(field: str, value: object) -> int | None:
     return None if value is None else require_int_range(field, value, 1)
+
+
+def require_count(field: str, value: object) -> int:
+    """A whole number of zero or more (a count of tolerated errors, say)."""
+    return require_int_range(field, value, 0)
+
+
+def require_bool(field: str, value: object) -> bool:
+    """True or False itself: the string ``"False"`` would otherwise switch a feature on."""
+    if not isinstance(value, bool):
+        raise TelzinoValidationError(field, f"expected True or False (a bool, not a string), got {value!r}")
+    return value
+
+
+def optional_bool(field: str, value: object) -> bool | None:
+    return None if value is None else require_bool(field, value)
+
+
+def require_number(field: str, value: object) -> float:
+    """A finite int or float (no bool, no string, no NaN or infinity)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TelzinoValidationError(field, f"expected a finite number, got {value!r}")
+    return float(value)
+
+
+def require_seconds(field: str, value: object, *, allow_zero: bool = False) -> float:
+    """A finite number of seconds, or a timedelta; more than zero unless ``allow_zero``."""
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TelzinoValidationError(
+            field, f"expected a timedelta or a finite number of seconds, got {value!r}"
+        )
+    else:
+        seconds = float(value)
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        least = "zero or more" if allow_zero else "more than zero"
+        raise TelzinoValidationError(field, f"{value!r} is out of range; use {least} seconds")
+    return seconds
+
+
+def require_duration(field: str, value: object, *, allow_zero: bool = True) -> timedelta:
+    """:func:`require_seconds` as a timedelta; zero is allowed unless ``allow_zero=False``."""
+    seconds = require_seconds(field, value, allow_zero=allow_zero)
+    if isinstance(value, timedelta):
+        return value
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise TelzinoValidationError(field, f"{value!r} seconds is too long for a timedelta") from None
+
+
+def optional_duration(field: str, value: object, *, allow_zero: bool = True) -> timedelta | None:
+    return None if value is None else require_duration(field, value, allow_zero=allow_zero)
+
+
+def require_choice(field: str, value: object, choices: Sequence[str]) -> str:
+    if not isinstance(value, str) or value not in choices:
+        raise TelzinoValidationError(field, f"{value!r} is not one of {tuple(choices)}; pick one of them")
+    return value
+
+
+def require_name(field: str, value: object) -> str:
+    """A non-empty name such as a connection id (it may still hold a template, rendered later)."""
+    if not isinstance(value, str) or not value.strip():
+        raise TelzinoValidationError(
+            field, f"expected a non-empty name, e.g. 'telzino_default', got {value!r}"
+        )
+    return value
 
 
 def require_e164(field: str, value: object) -> str:

@@ -30,7 +30,16 @@ from typing import TYPE_CHECKING, Any
 from telzino_provider.exceptions import TelzinoValidationError
 from telzino_provider.statuses import CallStatus
 from telzino_provider.timeutil import parse_api_timestamp, to_utc, window_bounds
-from telzino_provider.validation import optional_positive, require_statuses
+from telzino_provider.validation import (
+    MAX_CONCURRENCY,
+    optional_duration,
+    optional_positive,
+    require_bool,
+    require_choice,
+    require_duration,
+    require_int_range,
+    require_statuses,
+)
 from telzino_provider.version_compat import manual_data_interval
 
 if TYPE_CHECKING:
@@ -75,8 +84,7 @@ class CallWindow:
         :param lookback: for ``ended_at``, how long before ``created_after`` to scan for creations
             (timedelta or seconds).
         """
-        if window_field not in WINDOW_FIELDS:
-            raise TelzinoValidationError("window_field", f"{window_field!r}; use one of {WINDOW_FIELDS}")
+        require_choice("window_field", window_field, WINDOW_FIELDS)
         statuses = require_statuses("status", status or None)  # "" from an empty template: every status
         start, end = window_bounds(created_after, created_before)
         if window_field == "ended_at":
@@ -86,7 +94,7 @@ class CallWindow:
                     "status",
                     f"{live} never have an ended_at; use finished statuses or window_field='created_at'",
                 )
-        return cls(statuses, window_field, start, end, _require_lookback(lookback))
+        return cls(statuses, window_field, start, end, require_duration("lookback", lookback))
 
     @property
     def scan_after(self) -> datetime | None:
@@ -154,9 +162,7 @@ def run_interval(context: Any, *, fallback_interval: object = None) -> RunInterv
     :param context: the task context (``data_interval_start``/``_end``, ``dag_run``, ``dag``).
     :param fallback_interval: timedelta or seconds; the window length when the schedule gives none.
     """
-    fallback = (
-        None if fallback_interval is None else _require_positive_delta("fallback_interval", fallback_interval)
-    )
+    fallback = optional_duration("fallback_interval", fallback_interval, allow_zero=False)
     start = to_utc("data_interval_start", context.get("data_interval_start"))
     end = to_utc("data_interval_end", context.get("data_interval_end"))
     if start is not None and end is not None and start < end:
@@ -248,6 +254,28 @@ def window_for_task(context: Any, task: Any) -> tuple[CallWindow, RunInterval | 
         created_before=task.created_before,
         lookback=task.lookback,
     )
+
+
+def check_window_arguments(task: Any) -> None:
+    """Check a window-reading task's arguments that are not templated, when the task is built (at
+    DAG-parse time, before any request), and keep them normalised: ``window_field``, ``lookback``,
+    ``use_data_interval``, ``fallback_interval``, ``fields`` and, where the task has them,
+    ``max_calls`` and ``max_concurrency``. The templated ones are checked by :func:`window_for_task`
+    once rendered.
+
+    :param task: the list operator, the completed-calls sensor or the transfer.
+    """
+    require_choice("window_field", task.window_field, WINDOW_FIELDS)
+    task.lookback = require_duration("lookback", task.lookback)
+    require_bool("use_data_interval", task.use_data_interval)
+    task.fallback_interval = optional_duration("fallback_interval", task.fallback_interval, allow_zero=False)
+    if task.fallback_interval is not None and not task.use_data_interval:
+        raise TelzinoValidationError("fallback_interval", "only applies with use_data_interval=True")
+    task.fields = require_fields(task.fields)
+    if hasattr(task, "max_calls"):
+        task.max_calls = require_max_calls(task.max_calls)
+    if hasattr(task, "max_concurrency"):
+        require_int_range("max_concurrency", task.max_concurrency, 1, MAX_CONCURRENCY)
 
 
 def describe_window(window: CallWindow, interval: RunInterval | None) -> str:
@@ -363,25 +391,3 @@ def warn_if_large(
             "[core] max_map_length (default 1024).",
             count,
         )
-
-
-def _require_lookback(value: object) -> timedelta:
-    lookback = _require_delta("lookback", value)
-    if lookback < timedelta(0):
-        raise TelzinoValidationError("lookback", "must not be negative")
-    return lookback
-
-
-def _require_positive_delta(field: str, value: object) -> timedelta:
-    delta = _require_delta(field, value)
-    if delta <= timedelta(0):
-        raise TelzinoValidationError(field, "must be positive")
-    return delta
-
-
-def _require_delta(field: str, value: object) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    raise TelzinoValidationError(field, f"expected a timedelta or seconds, got {value!r}")

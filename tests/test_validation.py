@@ -86,7 +86,18 @@ def test_callback_url_rejected(url):
 def test_mask_phone():
     assert mask_phone("+18135551234") == "+1813*****34"
     assert "5551" not in mask_phone("+18135551234")
+    assert mask_phone("+1234567") == "+1*****7"
     assert mask_phone(None) == ""
+
+
+@pytest.mark.parametrize("digits", range(1, 16))
+def test_mask_phone_hides_at_least_five_digits(digits):
+    """A short number is masked at least as well as a long one: never fewer than 5 digits shown as *."""
+    number = "+" + "123456789012345"[:digits]
+    masked = mask_phone(number)
+    assert len(masked) == len(number)
+    assert masked.count("*") >= min(5, digits)
+    assert sum(ch.isdigit() for ch in masked) <= max(0, digits - 5)
 
 
 @pytest.mark.parametrize(

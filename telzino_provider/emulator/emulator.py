@@ -334,11 +334,13 @@ class TelzinoEmulator:
         """Answer the next ``count`` requests with 200 and a body that is not valid JSON."""
         self._faults.malformed_next(count)
 
-    def insert_calls_between_pages(self, n: int) -> None:
-        """After each outbound-call list page, insert ``n`` calls newer than all others (0 = off)."""
+    def insert_calls_between_pages(self, n: int, *, pages: int | None = None) -> None:
+        """After each outbound-call list page, insert ``n`` calls newer than all others (0 = off);
+        with ``pages``, only after the next ``pages`` list pages (``n=7000, pages=1``: one burst of
+        calls created while a client reads the list)."""
         if n < 0:
             raise ValueError("n must be >= 0")
-        self._faults.insert_between_pages = n
+        self._faults.insert_between_pages(n, pages)
 
     def set_list_order(self, order: str) -> None:
         """Serve both list endpoints in ``order``, to test clients against a server that does not sort

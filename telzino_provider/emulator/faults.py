@@ -86,7 +86,8 @@ class FaultPlan:
             self._limiter: RateLimiter | None = None
             self._omit_ids = 0
             self._created: dict[str, float] = {}  # call id -> monotonic time of its live create
-            self.insert_between_pages = 0
+            self._inserts = 0  # calls inserted after each list page
+            self._insert_pages: int | None = None  # list pages that still insert; None: every one
             self.list_order = NEWEST_FIRST
             self.listing_delay = 0.0
             self.read_delay = 0.0
@@ -134,6 +135,13 @@ class FaultPlan:
                 self.listing_delay = listing
             if read is not None:
                 self.read_delay = read
+
+    def insert_between_pages(self, count: int, pages: int | None) -> None:
+        _check_count(count)
+        if pages is not None:
+            _check_count(pages)
+        with self._lock:
+            self._inserts, self._insert_pages = count, pages
 
     def set_list_order(self, order: str) -> None:
         if order not in LIST_ORDERS:
@@ -230,6 +238,15 @@ class FaultPlan:
         now = time.monotonic()
         with self._lock:
             return frozenset(call_id for call_id, at in self._created.items() if now - at < seconds)
+
+    def take_inserts(self) -> int:
+        """Calls to insert at the head after the list page just served (0 if none)."""
+        with self._lock:
+            if self._insert_pages is not None:
+                if self._insert_pages <= 0:
+                    return 0
+                self._insert_pages -= 1
+            return self._inserts
 
     def take_drop(self) -> bool:
         with self._lock:

@@ -250,7 +250,7 @@ class TelzinoApi:
         items, total = self.store.list_page(
             agent.id, now_us, page, limit, status, self.faults.list_order, hidden=self.faults.unlisted()
         )
-        extra = self.faults.insert_between_pages
+        extra = self.faults.take_inserts()
         if extra > 0:  # the page is fixed now; new calls land before the client asks for the next one
             self.store.insert_at_head(agent.id, extra, now_us)
         return json_response(200, envelope(items, page, limit, total))

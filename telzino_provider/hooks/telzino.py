@@ -387,7 +387,8 @@ class TelzinoHook(BaseHook):
         pool = None
         if workers > 1:
             _ = self.transport  # made here, once, before worker threads share it
-            pool = PagePool(workers)  # one for every stream: at most `workers` requests in flight
+            # One for every stream: at most `workers` requests in flight, and one memory budget.
+            pool = PagePool(workers, streams=_stream_count(statuses))
         try:
             yield from self._merged_streams(agent, statuses, after, before, limit, pool)
         finally:
@@ -432,6 +433,14 @@ class TelzinoHook(BaseHook):
         # status: read one stream per status and merge them newest first (a call is in one only).
         merged = heapq.merge(*(stream(s) for s in statuses), key=lambda entry: entry[0], reverse=True)
         yield from (item for _, item in merged)
+
+
+def _stream_count(statuses: tuple[CallStatus, ...]) -> int:
+    """How many lists :meth:`TelzinoHook._merged_streams` reads for ``statuses``: one per finished
+    status, or one unfiltered list when a live status is asked for."""
+    if len(statuses) <= 1 or any(not s.is_terminal for s in statuses):
+        return 1
+    return len(statuses)
 
 
 def _utc(field: str, value: object) -> datetime:

@@ -1,7 +1,8 @@
 """Operators for Telzino outbound calls: list them, get one, place one (and optionally wait for it).
 
-Nothing here touches the network or the connection before ``execute()``; templated arguments are
-validated there, after rendering, with errors that name the field.
+Nothing here touches the network or the connection before ``execute()``. Arguments that are not
+templated are checked when the operator is built (at DAG-parse time); templated ones in
+``execute()``, after rendering and before any request. Errors name the field.
 """
 
 from __future__ import annotations
@@ -27,18 +28,21 @@ from telzino_provider.correlation import (
 from telzino_provider.exceptions import (
     TelzinoApiError,
     TelzinoCallMayHaveBeenPlacedError,
-    TelzinoValidationError,
 )
 from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.redaction import mask_phone
 from telzino_provider.triggers.telzino import TelzinoOutboundCallTrigger
 from telzino_provider.validation import (
-    MAX_CONCURRENCY,
+    optional_bool,
     optional_call_context,
     optional_callback_url,
     optional_metadata,
+    require_bool,
+    require_count,
+    require_duration,
     require_e164,
-    require_int_range,
+    require_name,
+    require_seconds,
     require_uuid,
 )
 from telzino_provider.version_compat import (
@@ -64,10 +68,9 @@ from telzino_provider.waiting import (
 )
 from telzino_provider.windows import (
     DEFAULT_LOOKBACK,
+    check_window_arguments,
     describe_window,
     list_window,
-    require_fields,
-    require_max_calls,
     window_for_task,
     window_xcom,
 )
@@ -85,7 +88,7 @@ class _TelzinoOperator(BaseOperator):
 
     def __init__(self, *, telzino_conn_id: str = TelzinoHook.default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.telzino_conn_id = telzino_conn_id
+        self.telzino_conn_id = require_name("telzino_conn_id", telzino_conn_id)
 
     @cached_property
     def hook(self) -> TelzinoHook:
@@ -168,24 +171,22 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
         self.max_calls = max_calls
         self.fields = fields
         self.max_concurrency = max_concurrency
+        check_window_arguments(self)
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         agent = require_uuid("agent_id", self.agent_id)
         window, interval = window_for_task(context, self)
-        max_calls = require_max_calls(self.max_calls)
-        fields = require_fields(self.fields)
         self.log.info("%s", describe_window(window, interval))
         context["ti"].xcom_push(key="window", value=window_xcom(window, interval))
-        workers = require_int_range("max_concurrency", self.max_concurrency, 1, MAX_CONCURRENCY)
         try:
             calls = list_window(
                 self.hook,
                 agent,
                 window,
-                max_calls=max_calls,
-                fields=fields,
+                max_calls=self.max_calls,
+                fields=self.fields,
                 log=self.log,
-                max_concurrency=workers,
+                max_concurrency=self.max_concurrency,
             )
         finally:
             self.hook.close()
@@ -269,8 +270,9 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
     :param failure_statuses: statuses that fail the task.
     :param deferrable: wait in the triggerer (default ``[operators] default_deferrable``).
     :param clock_margin: how much earlier than the DAG run's due time a later try looks for an earlier
-        call, for clocks that disagree (default 5 minutes).
-    :param max_consecutive_errors: transient API errors tolerated in a row while waiting.
+        call, for clocks that disagree (timedelta or seconds; default 5 minutes).
+    :param max_consecutive_errors: transient API errors tolerated in a row while waiting (a whole
+        number, 0 or more; default 5).
     :param listing_delay: how late the API may list a call it accepted (timedelta or seconds,
         default 1 minute): a later try that finds no earlier call looks again this much later
         before it dials. 0 dials at once.
@@ -312,16 +314,17 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
         self.call_context = call_context
         self.metadata = metadata
         self.callback_url = callback_url
-        self.wait_for_completion = wait_for_completion
-        self.poll_interval = _positive_seconds("poll_interval", poll_interval)
-        self.timeout = _positive_seconds("timeout", timeout)
+        self.wait_for_completion = require_bool("wait_for_completion", wait_for_completion)
+        self.poll_interval = require_seconds("poll_interval", poll_interval)
+        self.timeout = require_duration("timeout", timeout, allow_zero=False).total_seconds()
         self.success_statuses, self.failure_statuses = require_outcome_statuses(
             success_statuses, failure_statuses
         )
+        deferrable = optional_bool("deferrable", deferrable)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.clock_margin = _margin("clock_margin", clock_margin)
-        self.max_consecutive_errors = max_consecutive_errors
-        self.listing_delay = _seconds("listing_delay", listing_delay, allow_zero=True)
+        self.clock_margin = require_duration("clock_margin", clock_margin)
+        self.max_consecutive_errors = require_count("max_consecutive_errors", max_consecutive_errors)
+        self.listing_delay = require_seconds("listing_delay", listing_delay, allow_zero=True)
 
     def execute(self, context: Context) -> dict[str, Any]:
         agent = require_uuid("agent_id", self.agent_id)
@@ -522,24 +525,3 @@ def _pushed_call_id(context: Context) -> str | None:
     except Exception:  # only for the failure message: never hide the failure itself
         return None
     return value if isinstance(value, str) else None
-
-
-def _margin(field: str, value: object) -> timedelta:
-    if not isinstance(value, timedelta) or value < timedelta(0):
-        raise TelzinoValidationError(field, f"expected a timedelta of zero or more, got {value!r}")
-    return value
-
-
-def _positive_seconds(field: str, value: object) -> float:
-    return _seconds(field, value, allow_zero=False)
-
-
-def _seconds(field: str, value: object, *, allow_zero: bool) -> float:
-    """A timedelta or number of seconds, above zero (or at least zero), as float seconds."""
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    bad = isinstance(value, bool) or not isinstance(value, (int, float)) or value != value  # NaN
-    if bad or value < 0 or (value == 0 and not allow_zero):  # type: ignore[operator]
-        what = "zero or more" if allow_zero else "a positive number of"
-        raise TelzinoValidationError(field, f"expected {what} seconds (or a timedelta), got {value!r}")
-    return float(value)  # type: ignore[arg-type]

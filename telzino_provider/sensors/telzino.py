@@ -16,7 +16,13 @@ from typing import Any
 
 from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.triggers.telzino import TelzinoCompletedCallsTrigger, TelzinoOutboundCallTrigger
-from telzino_provider.validation import optional_positive, require_uuid
+from telzino_provider.validation import (
+    optional_bool,
+    require_count,
+    require_int_range,
+    require_name,
+    require_uuid,
+)
 from telzino_provider.version_compat import (
     BaseSensorOperator,
     Context,
@@ -44,8 +50,8 @@ from telzino_provider.waiting import (
 from telzino_provider.windows import (
     DEFAULT_LOOKBACK,
     CallWindow,
+    check_window_arguments,
     describe_window,
-    require_fields,
     warn_if_large,
     window_for_task,
     window_xcom,
@@ -66,9 +72,10 @@ class _TelzinoSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        self.telzino_conn_id = telzino_conn_id
+        self.telzino_conn_id = require_name("telzino_conn_id", telzino_conn_id)
+        deferrable = optional_bool("deferrable", deferrable)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self.max_consecutive_errors = max_consecutive_errors
+        self.max_consecutive_errors = require_count("max_consecutive_errors", max_consecutive_errors)
         self._deadline = math.inf  # set by execute(); a bare poke() has no deadline of its own
 
     @cached_property
@@ -256,15 +263,14 @@ class TelzinoCompletedCallsSensor(_TelzinoSensor):
         self.lookback = lookback
         self.use_data_interval = use_data_interval
         self.fallback_interval = fallback_interval
-        self.min_calls = min_calls
+        self.min_calls = require_int_range("min_calls", min_calls, 1)
         self.fields = fields
+        check_window_arguments(self)
         self._window: CallWindow | None = None
 
     def validate(self, context: Context) -> None:
         self.agent_id = require_uuid("agent_id", self.agent_id)
         self._window, interval = window_for_task(context, self)
-        optional_positive("min_calls", self.min_calls)
-        self.fields = require_fields(self.fields)
         self.log.info("%s", describe_window(self._window, interval))
         context["ti"].xcom_push(key="window", value=window_xcom(self._window, interval))
 

@@ -17,7 +17,13 @@ from telzino_provider.hooks.telzino import LOG_MARGIN, TelzinoHook
 from telzino_provider.recordings import RecordingCopier, RecordingCounts
 from telzino_provider.storage import ObjectSink, replace_atomically, require_path, sibling, url_of
 from telzino_provider.transcript_join import LOG_DELAY_MARGIN, join_transcripts
-from telzino_provider.validation import MAX_CONCURRENCY, require_int_range, require_uuid
+from telzino_provider.validation import (
+    MAX_CONCURRENCY,
+    require_bool,
+    require_int_range,
+    require_name,
+    require_uuid,
+)
 from telzino_provider.version_compat import (
     AirflowException,
     Asset,
@@ -28,6 +34,7 @@ from telzino_provider.version_compat import (
 from telzino_provider.windows import (
     DEFAULT_LOOKBACK,
     CallWindow,
+    check_window_arguments,
     describe_window,
     iter_window,
     require_fields,
@@ -132,12 +139,13 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         self.use_data_interval = use_data_interval
         self.fallback_interval = fallback_interval
         self.fields = fields
-        self.include_transcripts = include_transcripts
-        self.include_recordings = include_recordings
+        self.include_transcripts = require_bool("include_transcripts", include_transcripts)
+        self.include_recordings = require_bool("include_recordings", include_recordings)
         self.recordings_destination = recordings_destination
-        self.redact = redact
+        self.redact = require_bool("redact", redact)
         self.max_concurrency = max_concurrency
-        self.telzino_conn_id = telzino_conn_id
+        self.telzino_conn_id = require_name("telzino_conn_id", telzino_conn_id)
+        check_window_arguments(self)
 
     @cached_property
     def hook(self) -> TelzinoHook:

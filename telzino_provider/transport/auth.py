@@ -49,14 +49,32 @@ class _CachedToken:
     renew_at: float
 
 
-# One cache per process, shared by every hook using the same credentials.
-_CACHE: dict[tuple[str, str, str, str], _CachedToken] = {}
+_Key = tuple[str, str, str, str]
+
+# One cache per process, shared by every hook using the same credentials. _CACHE_LOCK is held only
+# to read or write the dicts, never during a request: a slow token endpoint for one connection must
+# not stall another (a triggerer serves many). Each credential has its own lock for its token
+# request, so threads needing the same token wait for one request instead of each sending one.
+_CACHE: dict[_Key, _CachedToken] = {}
+_FETCH_LOCKS: dict[_Key, threading.Lock] = {}
 _CACHE_LOCK = threading.Lock()
 
 
 def clear_token_cache() -> None:
     with _CACHE_LOCK:
         _CACHE.clear()
+
+
+def _cached(key: _Key) -> str | None:
+    """The cached token for ``key`` while it is not due for renewal."""
+    with _CACHE_LOCK:
+        cached = _CACHE.get(key)
+    return cached.value if cached and time.monotonic() < cached.renew_at else None
+
+
+def _fetch_lock(key: _Key) -> threading.Lock:
+    with _CACHE_LOCK:
+        return _FETCH_LOCKS.setdefault(key, threading.Lock())
 
 
 class ClientCredentialsToken:
@@ -75,7 +93,7 @@ class ClientCredentialsToken:
     ) -> None:
         mask_secret(client_secret)
         secret_digest = hashlib.sha256(client_secret.encode()).hexdigest()
-        self._key = (token_url, client_id, audience, secret_digest)
+        self._key: _Key = (token_url, client_id, audience, secret_digest)
         self._body = {
             "client_id": client_id,
             "client_secret": client_secret,
@@ -85,12 +103,16 @@ class ClientCredentialsToken:
         self._fetch = fetch
 
     def token(self) -> str:
-        with _CACHE_LOCK:
-            cached = _CACHE.get(self._key)
-            if cached and time.monotonic() < cached.renew_at:
-                return cached.value
+        cached = _cached(self._key)
+        if cached is not None:
+            return cached
+        with _fetch_lock(self._key):
+            cached = _cached(self._key)  # another thread may have fetched it while this one waited
+            if cached is not None:
+                return cached
             fresh = self._request_token()
-            _CACHE[self._key] = fresh
+            with _CACHE_LOCK:
+                _CACHE[self._key] = fresh
             return fresh.value
 
     def renew_after_401(self, rejected: str) -> bool:

@@ -51,9 +51,11 @@ calls arrives during the read. 429 answers pause the whole transport (:class:`~.
 so every worker slows down, and each request keeps its retry budget.
 
 Memory: slices are yielded in order, so a slice that finishes early waits in memory. At most
-``max_concurrency`` slices are started and not yet yielded, and a slice spans at most
-``MAX_BUFFERED_PAGES // max_concurrency`` pages (plus the pages calls arriving push into it), so
-about :data:`MAX_BUFFERED_PAGES` pages are held, whatever the length of the history. A read longer
+:attr:`PagePool.slice_limit` slices are started and not yet yielded, counted over every stream
+that shares the pool (a read of several statuses merges one stream per status), and a slice spans
+at most ``MAX_BUFFERED_PAGES // slice_limit`` pages (plus the pages calls arriving push into it),
+so about :data:`MAX_BUFFERED_PAGES` pages are held in all, whatever the length of the history and
+the number of statuses. With one stream ``slice_limit`` is ``max_concurrency``. A read longer
 than that is cut into more slices, which costs one more request per slice.
 """
 
@@ -76,6 +78,8 @@ log = logging.getLogger(__name__)
 
 #: Pages a concurrent read may hold before yielding them (100 calls each at the largest page size).
 MAX_BUFFERED_PAGES = 128
+#: Slices a stream may always hold, whatever the other streams of its read hold.
+RESERVED_SLICES = 2
 
 _NEWEST = datetime.max.replace(tzinfo=timezone.utc)
 _OLDEST = datetime.min.replace(tzinfo=timezone.utc)
@@ -84,23 +88,53 @@ Fetch = Callable[[int], Any]
 
 
 class PagePool:
-    """The worker threads of one read: at most ``max_concurrency`` requests in flight in all.
+    """The worker threads of one read: at most ``max_concurrency`` requests in flight in all, and
+    one memory budget: at most :attr:`slice_limit` slices started and not yet yielded in all.
 
     Shared by every stream of the read (one per status), so several streams never add up to more
-    requests in flight. :meth:`close` cancels what has not started and waits for what has.
+    requests in flight or more pages held. Each stream may always hold :data:`RESERVED_SLICES`
+    (the one it is yielding and one read ahead): ``heapq.merge`` waits for every stream's next
+    call, so a stream that could not start a slice would stall the read. The others come from what
+    is left of the budget, first come first served. With one stream this is a stream's old limit
+    of ``max_concurrency`` slices. :meth:`close` cancels what has not started and waits for what has.
 
     :param max_concurrency: worker threads, at least 2.
+    :param streams: the streams that will share the pool.
     """
 
-    def __init__(self, max_concurrency: int) -> None:
+    def __init__(self, max_concurrency: int, streams: int = 1) -> None:
         self.size = max_concurrency
+        self.streams = max(1, streams)
+        # Enough for every worker to read a slice while each other stream yields one.
+        self.slice_limit = max(max_concurrency + self.streams - 1, RESERVED_SLICES * self.streams)
+        #: Longest slice, so that ``slice_limit`` slices hold about MAX_BUFFERED_PAGES pages.
+        self.slice_pages = max(1, MAX_BUFFERED_PAGES // self.slice_limit)
+        self._shared = self.slice_limit - RESERVED_SLICES * self.streams
+        self._extra = 0  # slices held beyond the reserved ones; only the consumer's thread counts
         self._executor = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="telzino-page")
+
+    def take_slice(self, held: int) -> bool:
+        """Whether a stream that holds ``held`` slices may start one more (and count it if so)."""
+        if held < RESERVED_SLICES:
+            return True
+        if self._extra < self._shared:
+            self._extra += 1
+            return True
+        return False
+
+    def return_slices(self, held: int, count: int) -> None:
+        """A stream that held ``held`` slices yielded (or dropped) ``count`` of them."""
+        self._extra -= _beyond_reserved(held) - _beyond_reserved(held - count)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         return self._executor.submit(fn, *args)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _beyond_reserved(held: int) -> int:
+    return max(0, held - RESERVED_SLICES)
 
 
 def iter_newest_first_concurrent(
@@ -145,7 +179,7 @@ def iter_newest_first_concurrent(
         yield from iter_newest_first(_replay(first, here, 1), **window)  # type: ignore[arg-type]
         return
     end = _locate_end(here, items, total_pages, created_after, path)
-    starts = slice_starts(end, pool.size)
+    starts = slice_starts(end, pool.size, pool.slice_pages)
     if len(starts) == 1:
         yield from iter_newest_first(_replay(first, here, 1), **window)  # type: ignore[arg-type]
         return
@@ -161,10 +195,11 @@ def iter_newest_first_concurrent(
     yield from read.entries()
 
 
-def slice_starts(end: int, workers: int) -> list[int]:
-    """First pages of the slices that split pages 1..``end`` among ``workers`` (bounded length)."""
+def slice_starts(end: int, workers: int, longest: int | None = None) -> list[int]:
+    """First pages of the slices that split pages 1..``end`` among ``workers``, each at most
+    ``longest`` pages (default: ``MAX_BUFFERED_PAGES // workers``)."""
     length = max(1, math.ceil(end / workers))
-    length = min(length, max(1, MAX_BUFFERED_PAGES // workers))
+    length = min(length, longest or max(1, MAX_BUFFERED_PAGES // workers))
     return list(range(1, end + 1, length))
 
 
@@ -248,13 +283,22 @@ class _SlicedRead:
     def entries(self) -> Iterator[Entry]:
         pending: deque[Future[list[Entry]]] = deque()
         submitted = 0
+        held = 0  # slices started and not yet yielded: the pending ones and the one being yielded
         try:
-            # Every boundary page of the first round first, so they are fetched in parallel.
-            for index in range(1, min(len(self.starts), self.pool.size + 1)):
-                self._submit_boundary(index)
             while submitted < len(self.starts) or pending:
-                while submitted < len(self.starts) and len(pending) < self.pool.size:
-                    self._submit_boundary(submitted + 1)
+                more = 0
+                while (
+                    submitted + more < len(self.starts)
+                    and held + more < self.pool.size
+                    and self.pool.take_slice(held + more)
+                ):
+                    more += 1
+                held += more
+                # The boundary pages first, so they are fetched in parallel, ahead of the slices
+                # that wait for them.
+                for index in range(submitted + 1, submitted + more + 1):
+                    self._submit_boundary(index)
+                for _ in range(more):
                     pending.append(self.pool.submit(self._read_slice, submitted))
                     submitted += 1
                 try:
@@ -262,7 +306,10 @@ class _SlicedRead:
                 except _Stopped:
                     raise self.error or RuntimeError("concurrent read stopped") from None
                 yield from found
+                self.pool.return_slices(held, 1)
+                held -= 1
         finally:
+            self.pool.return_slices(held, held)
             self.stop.set()
             futures: list[Future[Any]] = [*pending, *self.boundaries]
             for future in futures:

@@ -2,8 +2,14 @@
 
 New calls arrive at the head of the list, pushing older ones onto later pages, so a page can repeat
 calls already read. Every call that existed when reading began is still reached, because items only
-ever move towards later pages. Repeats are recognised by id among the recently read calls; memory
-stays bounded by that window, not by the length of the list.
+ever move towards later pages. Repeats are recognised by their *rank*: the place counted from the
+end of the list, ``total - 1 - position`` with the ``total``, ``page`` and ``limit`` the same answer
+reports. New calls at the head do not change the rank of a call below them, and a forward read
+covers the ranks from the top down without a gap, so a call whose rank is not below the lowest rank
+read so far was read already, however many calls arrived in between; that costs one number, not
+a memory of ids. A server whose answers lack those fields falls back on the ids of the last
+:data:`RECENT_IDS` calls read: a call pushed further than that by calls arriving during the read
+may then be yielded twice.
 """
 
 from __future__ import annotations
@@ -155,6 +161,8 @@ class _Reader:
         self.recent = RecentIds()
         self.seen_all: set[str] | None = None  # set once the order is found broken
         self.cursor: datetime | None = None  # created_at of the oldest item read so far
+        self.cursor_ids: set[str] = set()  # the ids read with that created_at
+        self.lowest_rank: int | None = None  # the lowest rank (place from the list's end) read so far
         self.head: datetime | None = None  # newest created_at when reading began
         self.first_total: int | None = None  # the list's total when reading began
         self.offset = 0  # items served on earlier pages
@@ -165,24 +173,27 @@ class _Reader:
 
     def page(self, number: int, items: list[Any], pagination: Page) -> Iterator[Entry]:
         stamped = [(parse_api_timestamp(item["created_at"]), item) for item in items]
-        total = pagination.get("total")
-        total = total if isinstance(total, int) and not isinstance(total, bool) else None
+        total = _whole(pagination.get("total"))
         if number == 1 and self.offset == 0:
             self.head = max((ts for ts, _ in stamped), default=None)
             self.first_total = total
+        top_rank = _top_rank(pagination, total)
         page_ids = self.recent.new_page(len(items))
         after, before = self.after, self.before
         for index, (created, item) in enumerate(stamped):
             item_id = item["id"]
+            rank = None if top_rank is None else top_rank - index
             if self.seen_all is not None:
                 if item_id in self.seen_all:
                     continue
                 self.seen_all.add(item_id)
             elif self.cursor is None or created < self.cursor:  # older than all read: the usual case
-                self.cursor = created
+                self.cursor, self.cursor_ids = created, {item_id}
                 self.confirmed = self.past_window
-            elif not self._in_order(created, item_id, index, total, number):
+            elif not self._in_order(created, item_id, index, total, number, rank):
                 continue
+            if rank is not None and self.seen_all is None:
+                self.lowest_rank = rank if self.lowest_rank is None else min(self.lowest_rank, rank)
             page_ids.add(item_id)
             if before is not None and created >= before:
                 continue
@@ -200,14 +211,24 @@ class _Reader:
         self.first_total = total
         self.offset = offset
 
-    def _in_order(self, created: datetime, item_id: str, index: int, total: int | None, page: int) -> bool:
+    def _in_order(
+        self, created: datetime, item_id: str, index: int, total: int | None, page: int, rank: int | None
+    ) -> bool:
         """For an item not older than every item read so far: whether to go on with it. Switches to
         reading everything (and returns True) when the item shows that the order does not hold."""
         if item_id in self.recent:
             return False  # a repeat, pushed onto this page by new items
         if created == self.cursor:
+            # Told apart by id, not by rank: a call inserted further down the list (a filtered list,
+            # a late call log) raises the ranks above it, so an unread call as old as the oldest one
+            # read may rank as covered.
+            if item_id in self.cursor_ids:
+                return False
+            self.cursor_ids.add(item_id)
             self.confirmed = self.past_window
             return True
+        if self._ranked_read(rank):
+            return False  # read already, pushed further than the ids remembered; or new since then
         if self.head is not None and created > self.head and self._grown_past(self.offset + index, total):
             return False  # new since reading began, pushed this far by a burst of new items
         log.warning(
@@ -219,6 +240,11 @@ class _Reader:
         self.seen_all = self.recent.all()
         self.seen_all.add(item_id)
         return True
+
+    def _ranked_read(self, rank: int | None) -> bool:
+        """Whether an item's rank is one a forward read has covered: read already, or new since
+        reading began (new items rank above every item that existed then)."""
+        return rank is not None and self.lowest_rank is not None and rank >= self.lowest_rank
 
     def _grown_past(self, position: int, total: int | None) -> bool:
         """Whether enough items arrived since page 1 to push a new one to ``position`` (0-based)."""
@@ -246,6 +272,19 @@ class RecentIds:
 
     def all(self) -> set[str]:
         return set().union(*(self._pages or ()))
+
+
+def _whole(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _top_rank(pagination: Page, total: int | None) -> int | None:
+    """The rank (place counted from the end, 0 for the oldest) of a page's first item, from the
+    answer's own ``total``, ``page`` and ``limit``; None when one is missing."""
+    page, limit = _whole(pagination.get("page")), _whole(pagination.get("limit"))
+    if total is None or page is None or limit is None or page < 1 or limit < 1:
+        return None
+    return total - 1 - (page - 1) * limit
 
 
 def _split(body: Any, path: str) -> tuple[list[Any], Page]:

@@ -17,6 +17,14 @@ from functools import partial
 from typing import Any
 
 from telzino_provider.hooks.telzino import TelzinoHook
+from telzino_provider.validation import (
+    require_count,
+    require_int_range,
+    require_name,
+    require_number,
+    require_seconds,
+    require_uuid,
+)
 from telzino_provider.version_compat import BaseTrigger, TriggerEvent, aget_connection, run_blocking
 from telzino_provider.waiting import (
     DEFAULT_MAX_CONSECUTIVE_ERRORS,
@@ -27,7 +35,7 @@ from telzino_provider.waiting import (
     require_outcome_statuses,
     wait_in_trigger,
 )
-from telzino_provider.windows import CallWindow
+from telzino_provider.windows import CallWindow, require_fields
 
 
 class _TelzinoPollingTrigger(BaseTrigger):
@@ -54,12 +62,14 @@ class _TelzinoPollingTrigger(BaseTrigger):
         first_look_at: float | None = None,
     ) -> None:
         super().__init__()
-        self.end_time = float(end_time)
-        self.poll_interval = float(poll_interval)
-        self.telzino_conn_id = telzino_conn_id
-        self.max_consecutive_errors = int(max_consecutive_errors)
-        self.consecutive_errors = int(consecutive_errors)
-        self.first_look_at = None if first_look_at is None else float(first_look_at)
+        # Checked here too, not only by the task that defers: the triggerer rebuilds a trigger from
+        # its stored kwargs, and a bad one must fail as an error naming the field, not mid-wait.
+        self.end_time = require_number("end_time", end_time)
+        self.poll_interval = require_seconds("poll_interval", poll_interval, allow_zero=True)
+        self.telzino_conn_id = require_name("telzino_conn_id", telzino_conn_id)
+        self.max_consecutive_errors = require_count("max_consecutive_errors", max_consecutive_errors)
+        self.consecutive_errors = require_count("consecutive_errors", consecutive_errors)
+        self.first_look_at = None if first_look_at is None else require_number("first_look_at", first_look_at)
 
     def own_kwargs(self) -> dict[str, Any]:
         """The subclass's own constructor arguments, as plain JSON."""
@@ -148,8 +158,8 @@ class TelzinoOutboundCallTrigger(_TelzinoPollingTrigger):
             consecutive_errors=consecutive_errors,
             first_look_at=first_look_at,
         )
-        self.agent_id = agent_id
-        self.call_id = call_id
+        self.agent_id = require_uuid("agent_id", agent_id)
+        self.call_id = require_uuid("call_id", call_id)
         self.success_statuses, self.failure_statuses = require_outcome_statuses(
             success_statuses, failure_statuses
         )
@@ -210,10 +220,10 @@ class TelzinoCompletedCallsTrigger(_TelzinoPollingTrigger):
             consecutive_errors=consecutive_errors,
             first_look_at=first_look_at,
         )
-        self.agent_id = agent_id
+        self.agent_id = require_uuid("agent_id", agent_id)
         self.window = CallWindow.from_json(window)
-        self.min_calls = int(min_calls)
-        self.fields = list(fields) if fields is not None else None
+        self.min_calls = require_int_range("min_calls", min_calls, 1)
+        self.fields = require_fields(fields)
 
     def own_kwargs(self) -> dict[str, Any]:
         return {

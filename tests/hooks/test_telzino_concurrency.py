@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from telzino_provider.emulator import TelzinoEmulator
 from telzino_provider.exceptions import TelzinoApiError, TelzinoValidationError
 from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.timeutil import parse_api_timestamp
+from telzino_provider.transport.concurrent_paging import MAX_BUFFERED_PAGES
 from telzino_provider.validation import MAX_CONCURRENCY
 
 
@@ -151,3 +153,40 @@ def test_one_worker_sends_exactly_the_sequential_requests(telzino_conn):
     hook.list_outbound_calls(telzino_conn.agent_id, page_size=100, max_concurrency=1)
     assert [r.query for r in telzino_conn.requests] == sequential
     assert [q["page"] for q in sequential] == ["1", "2", "3"]
+
+
+def test_several_statuses_hold_about_128_pages_in_all_not_per_status(telzino_conn):
+    """docs/concurrent-paging.md promises about MAX_BUFFERED_PAGES pages held at most: one budget
+    for the read, however many statuses it merges (each status is a stream of its own)."""
+    statuses = ["completed", "no_answer", "busy", "failed"]
+    now = telzino_conn.now()
+    outcomes = dict.fromkeys(statuses, 1.0)
+    telzino_conn.seed_calls(4000, start=now - timedelta(days=3), end=now, outcomes=outcomes)
+    hook = TelzinoHook()
+    page_size = 5  # 200 pages per status
+    fetched: set[str] = set()  # calls read from the API and not necessarily yielded yet
+    lock = threading.Lock()
+    get = hook.transport.get
+
+    def recording_get(path, params=None, **kwargs):
+        body = get(path, params, **kwargs)
+        with lock:
+            fetched.update(call["id"] for call in body["data"])
+        return body
+
+    hook.transport.get = recording_get  # the real transport, over real HTTP; it only records
+    yielded = 0
+    most_held = 0
+    for _ in hook.iter_outbound_calls(
+        telzino_conn.agent_id, status=statuses, page_size=page_size, max_concurrency=8
+    ):
+        if yielded == 0:
+            time.sleep(1.0)  # a slow consumer: the workers read ahead as far as they may
+        yielded += 1
+        with lock:
+            most_held = max(most_held, len(fetched) - yielded)
+
+    assert yielded == 4000
+    peak_pages = math.ceil(most_held / page_size)
+    assert peak_pages <= MAX_BUFFERED_PAGES + 8, peak_pages
+    assert not page_threads()

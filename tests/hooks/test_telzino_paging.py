@@ -95,3 +95,25 @@ def test_a_window_that_ended_long_ago_costs_its_own_pages_not_the_newer_history(
     newer_pages = sum(c["created_at"] >= end.isoformat() for c in seeded) // 10  # about 200
     # about 2 log2(300) probes, then the window's pages and one more; not the ~200 newer pages
     assert len(list_queries(telzino_conn)) <= 2 * 9 + len(expected) // 10 + 3 < newer_pages
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_more_calls_created_during_a_read_than_ids_remembered_yield_no_call_twice(telzino_conn, workers):
+    """7,000 calls created between two pages, 2,000 calls into a read, push the calls already read
+    350 pages further on, past the reader's memory of recent ids (about 5,000): they are recognised
+    by their place counted from the end of the list (the API's ``total``), which new calls at the
+    head do not change. 450 pages, so a concurrent read (about 128 pages ahead) meets it too."""
+    now = telzino_conn.now()
+    telzino_conn.seed_calls(9000, start=now - timedelta(days=3), end=now - timedelta(hours=1))
+    truth = [call["id"] for call in telzino_conn.calls()]
+    calls = TelzinoHook().iter_outbound_calls(telzino_conn.agent_id, page_size=20, max_concurrency=workers)
+
+    ids = [next(calls)["id"] for _ in range(2000)]
+    telzino_conn.insert_calls_between_pages(7000, pages=1)  # a burst after the next page served
+    ids += [call["id"] for call in calls]
+
+    duplicates = len(ids) - len(set(ids))
+    existing = set(truth)
+    assert duplicates == 0, f"{duplicates} calls yielded twice"
+    assert [i for i in ids if i in existing] == truth, "a call that existed was lost or misplaced"
+    assert len(telzino_conn.calls()) == 16_000  # the burst did happen during the read

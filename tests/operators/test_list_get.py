@@ -120,12 +120,10 @@ def test_list_warns_above_10000_calls_without_fields_or_max_calls(
 def test_list_input_errors_name_the_field_before_any_request(
     telzino_conn: TelzinoEmulator, kwargs: dict, field: str
 ) -> None:
-    op = TelzinoListOutboundCallsOperator(
-        task_id="list_calls", **{"agent_id": telzino_conn.agent_id, **kwargs}
-    )
-
-    with pytest.raises(TelzinoValidationError) as info:
-        op.execute(make_context())
+    with pytest.raises(TelzinoValidationError) as info:  # when built, or when run once rendered
+        TelzinoListOutboundCallsOperator(
+            task_id="list_calls", **{"agent_id": telzino_conn.agent_id, **kwargs}
+        ).execute(make_context())
 
     assert info.value.field == field
     assert telzino_conn.count_requests() == 0

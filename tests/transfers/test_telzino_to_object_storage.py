@@ -292,8 +292,8 @@ def test_bad_input_fails_before_any_request(telzino_conn: TelzinoEmulator, tmp_p
     ]
     for overrides, field in cases:
         kwargs = {"agent_id": telzino_conn.agent_id, "destination": f"file://{tmp_path}/x.jsonl", **overrides}
-        op = TelzinoCallsToObjectStorageOperator(task_id="land", **kwargs)  # type: ignore[arg-type]
-        with pytest.raises(TelzinoValidationError) as info:
+        with pytest.raises(TelzinoValidationError) as info:  # when built, or when run once rendered
+            op = TelzinoCallsToObjectStorageOperator(task_id="land", **kwargs)  # type: ignore[arg-type]
             op.execute(make_context())
         assert info.value.field == field
     assert telzino_conn.requests == []

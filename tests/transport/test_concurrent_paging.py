@@ -278,7 +278,7 @@ def test_streams_sharing_a_pool_never_exceed_its_size():
     # The streams read the same list, so their requests add up; the first slice is quick, so the
     # next stream starts while the other slices of the ones before are still being read.
     source = GrowingList(2000, 10, jitter=0.001, slow_after=45)
-    pool = PagePool(3)
+    pool = PagePool(3, streams=3)
     try:
         streams = [iter_newest_first_concurrent(source, label="t", path="/p", pool=pool) for _ in range(3)]
         merged = list(heapq.merge(*streams, key=lambda entry: entry[0], reverse=True))
@@ -286,3 +286,40 @@ def test_streams_sharing_a_pool_never_exceed_its_size():
         pool.close()
     assert len(merged) == 6000
     assert source.most_in_flight == 3
+
+
+@pytest.mark.parametrize(("workers", "streams"), [(8, 4), (2, 4), (3, 3), (16, 2)])
+def test_streams_sharing_a_pool_share_one_memory_budget(workers, streams):
+    """However many streams a read merges, about MAX_BUFFERED_PAGES pages are held in all; more
+    streams than workers still complete (each stream may always hold one slice)."""
+    page_size = 5
+    sources = [GrowingList(1000, page_size) for _ in range(streams)]  # 200 pages each
+    fetched: set[tuple[int, str]] = set()
+    lock = threading.Lock()
+
+    def recording(n: int):
+        def fetch(page: int) -> dict:
+            body = sources[n](page)
+            with lock:
+                fetched.update((n, call["id"]) for call in body["data"])
+            return body
+
+        return fetch
+
+    pool = PagePool(workers, streams=streams)
+    try:
+        entries = [
+            iter_newest_first_concurrent(recording(n), label=f"s{n}", path="/p", pool=pool)
+            for n in range(streams)
+        ]
+        yielded = most_held = 0
+        for _ in heapq.merge(*entries, key=lambda entry: entry[0], reverse=True):
+            if yielded == 0:
+                time.sleep(0.3)  # a slow consumer: the workers read ahead as far as they may
+            yielded += 1
+            with lock:
+                most_held = max(most_held, len(fetched) - yielded)
+    finally:
+        pool.close()
+    assert yielded == 1000 * streams
+    assert math.ceil(most_held / page_size) <= MAX_BUFFERED_PAGES + 2 * streams, most_held / page_size

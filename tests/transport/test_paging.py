@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from telzino_provider.exceptions import TelzinoApiError
-from telzino_provider.transport.paging import iter_newest_first
+from telzino_provider.transport.paging import RECENT_IDS, iter_newest_first
 
 T0 = datetime(2026, 6, 11, 12, 0, tzinfo=timezone.utc)
 
@@ -225,3 +225,54 @@ def test_empty_page_ends_even_if_has_next_lies():
 def test_response_without_data_list_is_an_error():
     with pytest.raises(TelzinoApiError, match="expected a list response"):
         read(lambda page: {"items": []})
+
+
+@pytest.mark.parametrize(("with_limit", "repeats"), [(True, 0), (False, 100)])
+def test_a_burst_beyond_the_remembered_ids_repeats_nothing_when_the_answer_gives_a_rank(
+    caplog, with_limit, repeats
+):
+    """Ranks (total, page and limit of each answer) catch every repeat; without them only the last
+    RECENT_IDS ids are remembered, and a call pushed further than that is yielded twice: the bound
+    docs/hook.md states."""
+    items = [item(n) for n in range(9000, 0, -1)]
+    burst = iter([[item(10**6 + n) for n in range(RECENT_IDS + 1000, 0, -1)]])
+
+    def on_page(listed):
+        listed[:0] = next(burst, [])  # once, after the first page
+
+    class Source(ListSource):
+        def __call__(self, page):
+            body = super().__call__(page)
+            if with_limit:
+                body["pagination"]["limit"] = self.page_size
+            return body
+
+    with caplog.at_level(logging.WARNING):
+        got = read(Source(items, page_size=100, on_page=on_page))
+    assert len(got) - len(set(got)) == repeats
+    original = [i for i in dict.fromkeys(got) if int(i.split("-")[1]) < 10**6]
+    assert original == [f"call-{n}" for n in range(9000, 0, -1)]  # none lost, in order
+
+
+def test_a_call_as_old_as_the_cursor_is_kept_when_an_insert_below_raises_its_rank():
+    """A filtered list (or a late call log) gains a call further down: the ranks above it rise by
+    one, so an unread call with the cursor's own created_at ranks as covered; told apart by id."""
+    t5, t3, t1 = item(5)["created_at"], item(3)["created_at"], item(1)["created_at"]
+    items = [
+        {"id": "a", "created_at": t5},
+        {"id": "b", "created_at": t3},
+        {"id": "c", "created_at": t3},
+        {"id": "d", "created_at": t3},
+    ]
+    inserted = iter([{"id": "x", "created_at": t1}])
+
+    def on_page(listed):
+        listed.extend(list(inserted))  # once, after the first page: older than everything
+
+    class Source(ListSource):
+        def __call__(self, page):
+            body = super().__call__(page)
+            body["pagination"]["limit"] = self.page_size
+            return body
+
+    assert read(Source(items, page_size=2, on_page=on_page)) == ["a", "b", "c", "d", "x"]
