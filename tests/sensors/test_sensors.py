@@ -58,12 +58,23 @@ def finished_call(emu: TelzinoEmulator, outcome: str = "completed") -> dict:
 
 def test_call_sensor_waits_for_success_and_returns_the_final_record(telzino_conn: TelzinoEmulator) -> None:
     call = telzino_conn.add_call(duration=45)
-    telzino_conn.speed = 400
+    # The clock starts only after the first look, so that look sees the call live however slow the
+    # machine is; the call then ends within a fraction of a second.
+    started = threading.Thread(target=_speed_up_after_first_get, args=(telzino_conn,), daemon=True)
+    started.start()
 
     record = call_sensor(telzino_conn, call["id"]).execute(make_context())
+    started.join(timeout=30)
 
     assert record["id"] == call["id"] and record["status"] == "completed" and record["duration"] == 45
     assert telzino_conn.count_requests("GET") > 1  # it looked while the call was live
+
+
+def _speed_up_after_first_get(emu: TelzinoEmulator, deadline_seconds: float = 30) -> None:
+    deadline = time.monotonic() + deadline_seconds
+    while emu.count_requests("GET") < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    emu.speed = 400
 
 
 def test_deferrable_call_sensor_defers_and_resumes_with_the_same_record(
