@@ -190,8 +190,9 @@ def test_every_link_expired_fails_and_lands_nothing(
 ) -> None:
     start, end, _ = window
     telzino_conn.recording_ttl = 60
+    folder = "file://" + str(LANDING / "rec-all-expired")  # none stored yet (the emulator's ids repeat)
 
-    run = land("telzino_test_to_storage", telzino_conn, "all-expired.jsonl", start, end)
+    run = land("telzino_test_to_storage", telzino_conn, "all-expired.jsonl", start, end, recordings=folder)
 
     assert state_of(run.state) == "failed"
     assert not (LANDING / "all-expired.jsonl").exists()
@@ -396,3 +397,46 @@ def test_the_outlet_is_the_destination_or_its_static_folder(destination: str, ex
     assert (asset.uri if asset is not None else None) == (expected and Asset(expected).uri)
     op = TelzinoCallsToObjectStorageOperator(task_id="land", agent_id="x", destination=destination)
     assert [o.uri for o in op.outlets] == ([asset.uri] if asset is not None else [])
+
+
+def land_directly(
+    emu: TelzinoEmulator, destination: Any, start: datetime, end: datetime, **kwargs: Any
+) -> Any:
+    """Run the transfer's execute() once (no DAG run): for tests that land the same window twice."""
+    op = TelzinoCallsToObjectStorageOperator(
+        task_id="land",
+        agent_id=emu.agent_id,
+        destination=destination,
+        created_after=start,
+        created_before=end,
+        **kwargs,
+    )
+    return op.execute(make_context())
+
+
+@pytest.mark.parametrize("ttl_hours", [2.5, 0.01])
+def test_a_rerun_after_links_expired_references_every_recording_already_stored(
+    telzino_conn: TelzinoEmulator,
+    window: tuple[datetime, datetime, list[dict]],
+    tmp_path: Path,
+    ttl_hours: float,
+) -> None:
+    """Some links expired (2.5 h) or every one (36 s): the stored audio is used whatever the link says."""
+    start, end, truth = window
+    completed = sorted(c["id"] for c in truth if c["status"] == "completed")
+    destination = f"file://{tmp_path}/calls.jsonl"
+    first = land_directly(telzino_conn, destination, start, end, include_recordings=True)
+    telzino_conn.recording_ttl = ttl_hours * 3600
+
+    second = land_directly(telzino_conn, destination, start, end, include_recordings=True)
+
+    assert first["recordings"] == {"stored": len(completed), "skipped": 0, "expired": 0}
+    assert second["recordings"] == {"stored": 0, "skipped": len(completed), "expired": 0}
+    lines = read_lines(tmp_path / "calls.jsonl")
+    referenced = sorted(line["id"] for line in lines if "recording" in line)
+    assert referenced == completed
+    for line in lines:
+        if "recording" in line:
+            assert (
+                line["recording"]["bytes"] == (tmp_path / "recordings" / f"{line['id']}.wav").stat().st_size
+            )
