@@ -61,6 +61,15 @@ def url_of(path: ObjectStoragePath) -> str:
     return f"{path.protocol}://{location}" if path.protocol else str(path)
 
 
+def at_url(path: ObjectStoragePath, url: str) -> ObjectStoragePath:
+    """An ObjectStoragePath for ``url`` with ``path``'s connection and storage options.
+
+    ``str(path)`` keeps the connection id in the URL's user part (``s3://conn@bucket/key``) and
+    ``storage_options`` the rest (on Airflow 2 the connection id too), so nothing is lost.
+    """
+    return ObjectStoragePath(url, **path.storage_options)
+
+
 def child(folder: ObjectStoragePath, name: str) -> ObjectStoragePath:
     """``folder / name``, keeping the folder's connection and options."""
     with warnings.catch_warnings():

@@ -15,7 +15,7 @@ from telzino_provider.call_lines import JsonLinesWriter, redact_line, transcript
 from telzino_provider.exceptions import TelzinoValidationError
 from telzino_provider.hooks.telzino import LOG_MARGIN, TelzinoHook
 from telzino_provider.recordings import RecordingCopier, RecordingCounts
-from telzino_provider.storage import ObjectSink, replace_atomically, require_path, sibling, url_of
+from telzino_provider.storage import ObjectSink, at_url, replace_atomically, require_path, sibling, url_of
 from telzino_provider.transcript_join import LOG_DELAY_MARGIN, join_transcripts
 from telzino_provider.validation import MAX_CONCURRENCY, require_int_range, require_uuid
 from telzino_provider.version_compat import (
@@ -278,9 +278,18 @@ WINDOW_PLACEHOLDERS = ("{window_start}", "{window_end}")
 
 
 def name_for_window(field: str, value: Any, window: CallWindow) -> Any:
-    """``value`` with ``{window_start}`` / ``{window_end}`` replaced by the window's bounds."""
-    if not isinstance(value, str) or not any(token in value for token in WINDOW_PLACEHOLDERS):
-        return value
+    """``value`` (a URL or an ObjectStoragePath, which keeps its connection) with ``{window_start}`` /
+    ``{window_end}`` replaced by the window's bounds."""
+    if isinstance(value, ObjectStoragePath):
+        url = str(value)
+        filled = _fill_placeholders(field, url, window)
+        return value if filled == url else at_url(value, filled)
+    if isinstance(value, str):
+        return _fill_placeholders(field, value, window)
+    return value
+
+
+def _fill_placeholders(field: str, value: str, window: CallWindow) -> str:
     for token, bound in zip(WINDOW_PLACEHOLDERS, (window.start, window.end), strict=True):
         if token in value:
             if bound is None:

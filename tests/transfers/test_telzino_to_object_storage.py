@@ -18,8 +18,10 @@ from telzino_provider.timeutil import parse_api_timestamp
 from telzino_provider.transfers.telzino_to_object_storage import (
     TelzinoCallsToObjectStorageOperator,
     destination_asset,
+    name_for_window,
 )
-from telzino_provider.version_compat import AIRFLOW_V_3_0_PLUS, Asset
+from telzino_provider.version_compat import AIRFLOW_V_3_0_PLUS, Asset, ObjectStoragePath
+from telzino_provider.windows import CallWindow
 from tests.airflow_helpers import make_context, run_dag, state_of, store_dag, xcom
 
 DAGS = "telzino_transfer_dags.py"
@@ -29,6 +31,11 @@ PHONE = "+18135550100"
 
 def ended(call: dict) -> datetime | None:
     return parse_api_timestamp(call["ended_at"]) if call.get("ended_at") else None
+
+
+def name_of(moment: datetime) -> str:
+    """How a window bound appears in an object name."""
+    return moment.strftime("%Y%m%dT%H%MZ")
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
@@ -440,3 +447,40 @@ def test_a_rerun_after_links_expired_references_every_recording_already_stored(
             assert (
                 line["recording"]["bytes"] == (tmp_path / "recordings" / f"{line['id']}.wav").stat().st_size
             )
+
+
+def test_placeholders_are_filled_in_an_object_storage_path_with_its_connection(
+    telzino_conn: TelzinoEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two windows, destination and recordings folder given as ObjectStoragePath(..., conn_id=...)."""
+    monkeypatch.setenv("AIRFLOW_CONN_LOCAL_FILES", json.dumps({"conn_type": "fs"}))
+    now = telzino_conn.now().replace(minute=0, second=0, microsecond=0)
+    telzino_conn.seed_calls(40, start=now - timedelta(hours=3), end=now - timedelta(minutes=10))
+    destination = ObjectStoragePath(f"file://{tmp_path}/calls_{{window_start}}.jsonl", conn_id="local_files")
+    folder = ObjectStoragePath(f"file://{tmp_path}/rec_{{window_end}}", conn_id="local_files")
+    windows = [(now - timedelta(hours=2), now - timedelta(hours=1)), (now - timedelta(hours=1), now)]
+
+    results = [
+        land_directly(
+            telzino_conn, destination, start, end, include_recordings=True, recordings_destination=folder
+        )
+        for start, end in windows
+    ]
+
+    names = sorted(p.name for p in tmp_path.iterdir())
+    expected = [f"calls_{name_of(start)}.jsonl" for start, _ in windows]
+    assert names == sorted([*expected, *(f"rec_{name_of(end)}" for _, end in windows)])
+    assert [r["uri"] for r in results] == [f"file://{tmp_path}/{name}" for name in expected]
+    assert all(r["calls"] > 0 and r["recordings"]["stored"] > 0 for r in results)
+    filled = name_for_window(
+        "destination",
+        destination,
+        CallWindow.build(
+            status=None,
+            window_field="ended_at",
+            created_after=windows[0][0],
+            created_before=windows[0][1],
+            lookback=timedelta(hours=6),
+        ),
+    )
+    assert isinstance(filled, ObjectStoragePath) and str(filled).startswith("file://local_files@/")
