@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any
 
@@ -48,8 +48,9 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
     ``use_data_interval=True`` takes the bounds from the run, manual runs included.
 
     In ``destination`` and ``recordings_destination``, ``{window_start}`` and ``{window_end}`` are
-    replaced by the window's bounds (UTC, ``20260611T1200Z``) once it is known: unlike
-    ``{{ data_interval_start }}`` they also name a manual run's object on Airflow 3.
+    replaced by the window's bounds (UTC to the second, ``20260611T120000Z``; see :func:`window_name`)
+    once it is known: unlike ``{{ data_interval_start }}`` they also name a manual run's object on
+    Airflow 3.
 
     The object is written under a temporary name and moved into place, so a re-run of the same
     window replaces it and a failed run leaves the final name untouched; an empty window writes an
@@ -294,8 +295,16 @@ def _fill_placeholders(field: str, value: str, window: CallWindow) -> str:
         if token in value:
             if bound is None:
                 raise TelzinoValidationError(field, f"{token} needs a window bounded on that side")
-            value = value.replace(token, bound.strftime("%Y%m%dT%H%MZ"))
+            value = value.replace(token, window_name(bound))
     return value
+
+
+def window_name(moment: datetime) -> str:
+    """A window bound as it appears in object names: ISO 8601 basic in UTC, to the second
+    (``20260611T120000Z``), with the microseconds only when there are some
+    (``20260611T120317.250000Z``, a manual run's ``run_after``), so every window has a name of its own."""
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y%m%dT%H%M%S.%fZ" if utc.microsecond else "%Y%m%dT%H%M%SZ")
 
 
 def destination_asset(destination: object) -> Asset | None:

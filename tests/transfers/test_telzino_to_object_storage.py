@@ -19,6 +19,7 @@ from telzino_provider.transfers.telzino_to_object_storage import (
     TelzinoCallsToObjectStorageOperator,
     destination_asset,
     name_for_window,
+    window_name,
 )
 from telzino_provider.version_compat import AIRFLOW_V_3_0_PLUS, Asset, ObjectStoragePath
 from telzino_provider.windows import CallWindow
@@ -34,8 +35,8 @@ def ended(call: dict) -> datetime | None:
 
 
 def name_of(moment: datetime) -> str:
-    """How a window bound appears in an object name."""
-    return moment.strftime("%Y%m%dT%H%MZ")
+    """How a window bound appears in an object name (ISO 8601 basic, UTC)."""
+    return window_name(moment)
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
@@ -259,7 +260,7 @@ def test_a_manual_run_lands_the_last_full_hour_under_its_name(
         )
 
     assert state_of(run.state) == "success"
-    path = LANDING / "hourly" / "calls_20260101T1100Z_20260101T1200Z.jsonl"
+    path = LANDING / "hourly" / "calls_20260101T110000Z_20260101T120000Z.jsonl"
     assert truth and sorted(line["id"] for line in read_lines(path)) == sorted(truth)
     assert xcom(run, "land")["window"] == [start.isoformat(), end.isoformat()]
 
@@ -484,3 +485,26 @@ def test_placeholders_are_filled_in_an_object_storage_path_with_its_connection(
         ),
     )
     assert isinstance(filled, ObjectStoragePath) and str(filled).startswith("file://local_files@/")
+
+
+def test_windows_that_differ_in_seconds_land_in_objects_of_their_own(
+    telzino_conn: TelzinoEmulator, tmp_path: Path
+) -> None:
+    """Manual runs with fallback_interval a few seconds apart: one readable name per window."""
+    now = telzino_conn.now().replace(second=0, microsecond=0) - timedelta(seconds=10)  # ends in one minute
+    telzino_conn.seed_calls(30, start=now - timedelta(hours=2), end=now - timedelta(minutes=1))
+    ends = [
+        now - timedelta(seconds=40),
+        now - timedelta(seconds=10),
+        now - timedelta(seconds=10, microseconds=250),
+    ]
+    destination = f"file://{tmp_path}/calls_{{window_start}}_{{window_end}}.jsonl"
+
+    for end in ends:
+        land_directly(telzino_conn, destination, end - timedelta(hours=1), end)
+
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == len(ends)
+    assert names[-1] == f"calls_{name_of(ends[1] - timedelta(hours=1))}_{name_of(ends[1])}.jsonl"
+    assert name_of(ends[1]) == ends[1].strftime("%Y%m%dT%H%M%SZ")  # readable: seconds, no fraction
+    assert name_of(ends[2]) == ends[2].strftime("%Y%m%dT%H%M%S.%fZ")  # a fraction only when there is one
