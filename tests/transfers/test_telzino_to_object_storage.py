@@ -508,3 +508,21 @@ def test_windows_that_differ_in_seconds_land_in_objects_of_their_own(
     assert names[-1] == f"calls_{name_of(ends[1] - timedelta(hours=1))}_{name_of(ends[1])}.jsonl"
     assert name_of(ends[1]) == ends[1].strftime("%Y%m%dT%H%M%SZ")  # readable: seconds, no fraction
     assert name_of(ends[2]) == ends[2].strftime("%Y%m%dT%H%M%S.%fZ")  # a fraction only when there is one
+
+
+def test_a_lone_surrogate_from_the_api_lands_as_a_replacement_character(
+    telzino_conn: TelzinoEmulator, tmp_path: Path
+) -> None:
+    """Valid JSON "\\ud83d" (half an emoji from a UTF-16 producer) in a transcript: the line lands."""
+    now = telzino_conn.now()
+    telzino_conn.add_call(created_at=now - timedelta(minutes=30), call_context="Say hi \ud83d")
+    telzino_conn.add_call(created_at=now - timedelta(minutes=20), call_context="Plain \U0001f600 text")
+
+    result = land_directly(telzino_conn, f"file://{tmp_path}/calls.jsonl", now - timedelta(hours=1), now)
+
+    raw = (tmp_path / "calls.jsonl").read_bytes()
+    assert result["calls"] == 2 and raw.count(b"\n") == 2
+    lines = [json.loads(line) for line in raw.decode("utf-8").splitlines()]  # strict UTF-8 throughout
+    texts = [json.dumps(line, ensure_ascii=False) for line in lines]
+    assert "Say hi \ufffd" in texts[1] and "\ud83d" not in texts[1]
+    assert "Plain \U0001f600 text" in texts[0] and "\ufffd" not in texts[0]  # a whole emoji is kept
