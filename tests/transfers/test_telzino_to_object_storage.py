@@ -298,6 +298,10 @@ def test_bad_input_fails_before_any_request(telzino_conn: TelzinoEmulator, tmp_p
         ({"status": "dialing"}, "status"),
         ({"fields": []}, "fields"),
         ({"max_concurrency": 0}, "max_concurrency"),
+        ({"destination": "file://data/calls.jsonl"}, "destination"),  # "data" would be the host
+        ({"destination": "memory://bucket/calls.jsonl"}, "destination"),  # no filesystem registered
+        ({"include_recordings": True, "recordings_destination": "file://data/rec"}, "recordings_destination"),
+        ({"include_recordings": True, "recordings_destination": "memory://b/r"}, "recordings_destination"),
     ]
     for overrides, field in cases:
         kwargs = {"agent_id": telzino_conn.agent_id, "destination": f"file://{tmp_path}/x.jsonl", **overrides}
