@@ -218,10 +218,8 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         calls = iter_window(self.hook, agent, window, max_concurrency=workers)
         if not (self.include_transcripts or self.include_recordings):  # the links come with the logs
             return ((call, None) for call in calls)
-        scan_after = window.scan_after
-        logs = self.hook.iter_call_logs(
-            agent, created_after=scan_after - LOG_MARGIN if scan_after is not None else None
-        )
+        after, before = call_log_bounds(window)
+        logs = self.hook.iter_call_logs(agent, created_after=after, created_before=before)
         return join_transcripts(calls, logs, horizon=window.lookback + LOG_DELAY_MARGIN, margin=LOG_MARGIN)
 
     def _line(
@@ -320,6 +318,23 @@ def destination_asset(destination: object) -> Asset | None:
     if not sep or not scheme or not rest.strip("/"):
         return None
     return Asset(uri.rstrip("/"))
+
+
+def call_log_bounds(window: CallWindow) -> tuple[datetime | None, datetime | None]:
+    """The ``created_at`` range of the call logs the window's calls can have, so an old window reads
+    its own call-log pages, not every page written since (the newer ones are skipped by a search).
+
+    From: the scan's first creation, less the clock margin (a log is never written before its call).
+    Until: a log is written when its call ends, at most :data:`LOG_DELAY_MARGIN` late; a call of an
+    ``ended_at`` window ended before the window's end, one of a ``created_at`` window at most
+    ``lookback`` after it (the window's own assumption).
+    """
+    scan_after = window.scan_after
+    after = scan_after - LOG_MARGIN if scan_after is not None else None
+    if window.end is None:
+        return after, None
+    longest = LOG_DELAY_MARGIN if window.field == "ended_at" else window.lookback + LOG_DELAY_MARGIN
+    return after, window.end + longest
 
 
 def window_bounds(window: CallWindow) -> list[str | None]:

@@ -530,3 +530,30 @@ def test_a_lone_surrogate_from_the_api_lands_as_a_replacement_character(
     texts = [json.dumps(line, ensure_ascii=False) for line in lines]
     assert "Say hi \ufffd" in texts[1] and "\ud83d" not in texts[1]
     assert "Plain \U0001f600 text" in texts[0] and "\ufffd" not in texts[0]  # a whole emoji is kept
+
+
+@pytest.mark.parametrize("window_field", ["ended_at", "created_at"])
+def test_an_old_window_reads_about_as_many_call_log_pages_as_a_recent_one(
+    telzino_conn: TelzinoEmulator, tmp_path: Path, window_field: str
+) -> None:
+    """80 hours of calls: the hour 70 hours back costs the call-log pages of the last hour, plus 2."""
+    now = telzino_conn.now()
+    telzino_conn.seed_calls(2_400, start=now - timedelta(hours=80), end=now - timedelta(minutes=10))
+
+    def call_log_requests(hours_back: int) -> int:
+        end = now - timedelta(hours=hours_back - 1)
+        telzino_conn.clear_requests()
+        result = land_directly(
+            telzino_conn,
+            f"file://{tmp_path}/calls_{hours_back}.jsonl",
+            end - timedelta(hours=1),
+            end,
+            window_field=window_field,
+            lookback=timedelta(hours=1),
+        )
+        assert result["calls"] > 10
+        return sum("/call-logs" in r.path for r in telzino_conn.requests)
+
+    recent, old = call_log_requests(2), call_log_requests(70)
+
+    assert old <= recent + 2, (recent, old)
