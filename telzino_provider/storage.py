@@ -71,6 +71,17 @@ def require_path(field: str, value: object) -> ObjectStoragePath:
     return path
 
 
+def require_folder(field: str, value: object) -> ObjectStoragePath:
+    """A folder URL (a trailing ``/`` is fine) or an ObjectStoragePath, checked as :func:`require_path`
+    checks an object's, and named as given in errors."""
+    if not isinstance(value, str):
+        return require_path(field, value)
+    url = value.strip().rstrip("/")
+    if "://" in url:
+        _require_no_local_host(field, url)
+    return require_path(field, url + "/_").parent  # give require_path an object name, then drop it
+
+
 def _require_no_local_host(field: str, url: str) -> None:
     """``file://data/x`` makes ``data`` the URL's host, and Airflow would write under the worker's
     current folder: refuse it (``file://conn_id@/abs/path`` keeps a connection and no host)."""
@@ -80,7 +91,7 @@ def _require_no_local_host(field: str, url: str) -> None:
         raise TelzinoValidationError(
             field,
             f"{url!r} names the host {host!r} (two slashes after '{scheme}:'); a local path takes "
-            f"three, as in 'file:///abs/path/calls.jsonl'",
+            "three, as in 'file:///abs/path/calls.jsonl'",
         )
 
 

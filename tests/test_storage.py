@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from telzino_provider.exceptions import TelzinoValidationError
-from telzino_provider.storage import replace_atomically, require_path
+from telzino_provider.storage import replace_atomically, require_folder, require_path
 from telzino_provider.version_compat import ObjectStoragePath, has_fs
 
 
@@ -78,3 +78,11 @@ def test_a_url_airflow_cannot_write_names_the_field_and_the_fix(value: str, fix:
         assert fix in str(info.value)
         if scheme == "file":
             break  # an ObjectStoragePath has already turned the host into a folder
+
+
+def test_a_folder_is_named_as_given_in_its_error() -> None:
+    with pytest.raises(
+        TelzinoValidationError, match="^recordings_destination: 'file://data/rec' names the host"
+    ):
+        require_folder("recordings_destination", "file://data/rec/")
+    assert require_folder("recordings_destination", "file:///data/rec/").path == "/data/rec"

@@ -15,7 +15,15 @@ from telzino_provider.call_lines import JsonLinesWriter, redact_line, transcript
 from telzino_provider.exceptions import TelzinoValidationError
 from telzino_provider.hooks.telzino import LOG_MARGIN, TelzinoHook
 from telzino_provider.recordings import RecordingCopier, RecordingCounts
-from telzino_provider.storage import ObjectSink, at_url, replace_atomically, require_path, sibling, url_of
+from telzino_provider.storage import (
+    ObjectSink,
+    at_url,
+    replace_atomically,
+    require_folder,
+    require_path,
+    sibling,
+    url_of,
+)
 from telzino_provider.transcript_join import LOG_DELAY_MARGIN, join_transcripts
 from telzino_provider.validation import MAX_CONCURRENCY, require_int_range, require_uuid
 from telzino_provider.version_compat import (
@@ -169,9 +177,7 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         if self.recordings_destination in (None, ""):
             return sibling(destination, "recordings")
         value = name_for_window("recordings_destination", self.recordings_destination, window)
-        if isinstance(value, str):  # a folder: give require_path an object name to check, then drop it
-            return require_path("recordings_destination", value.rstrip("/") + "/_").parent
-        return require_path("recordings_destination", value)
+        return require_folder("recordings_destination", value)
 
     def _land(
         self,

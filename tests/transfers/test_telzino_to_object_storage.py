@@ -557,3 +557,9 @@ def test_an_old_window_reads_about_as_many_call_log_pages_as_a_recent_one(
     recent, old = call_log_requests(2), call_log_requests(70)
 
     assert old <= recent + 2, (recent, old)
+
+
+def test_the_outlet_of_an_object_storage_path_with_placeholders_is_its_folder() -> None:
+    path = ObjectStoragePath("file:///data/hourly/calls_{window_start}.jsonl", conn_id="local_files")
+    asset = destination_asset(path)
+    assert asset is not None and asset.uri == Asset("file:///data/hourly").uri
