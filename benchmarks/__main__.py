@@ -31,6 +31,7 @@ BENCHMARKS = (
     "create_cost",
     "concurrent_pull",
     "landing",
+    "old_window",
 )
 
 
@@ -41,7 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--slow-rounds", type=int, default=5, help="rounds for benchmarks 2, 3, 8 and 9 (>= 5)"
     )
-    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="comma-separated benchmark numbers")
+    parser.add_argument("--only", default="1,2,3,4,5,6,7,8,9,10", help="comma-separated benchmark numbers")
     parser.add_argument(
         "--output",
         type=Path,
@@ -68,6 +69,7 @@ def sizes(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             "create_cost": {"history": 2_000, "creates": 10, "retries": 3},
             "concurrent_pull": {"calls": 1_000, "rounds": 1, "latency": 0.002},
             "landing": {"calls": 300, "rounds": 1},
+            "old_window": {"calls": 800, "hours": 80.0},
         }
     return {
         "full_pull": {"calls": 10_000, "rounds": args.rounds},
@@ -79,6 +81,7 @@ def sizes(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
         "create_cost": {"history": 20_000, "creates": 200, "retries": 20},
         "concurrent_pull": {"calls": 10_000, "rounds": args.slow_rounds},
         "landing": {"calls": 100_000, "rounds": args.slow_rounds},
+        "old_window": {"calls": 8_000, "hours": 80.0},
     }
 
 

@@ -27,6 +27,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
         ("create_cost", _create_cost),
         ("concurrent_pull", _concurrent_pull),
         ("landing", _landing),
+        ("old_window", _old_window),
     ):
         if name in results:
             out.extend(build(results[name]))
@@ -407,4 +408,20 @@ def _landing(r: dict[str, Any]) -> list[Row]:
             f"<= {r['target_growth_mb']:.0f} MB",
             r["memory_met"],
         ),
+    ]
+
+
+def _old_window(r: dict[str, Any]) -> list[Row]:
+    name = f"10 old window: {r['calls']:,} calls over {r['hours']:g} h"
+    recent, old = r["recent"], r["old"]
+    return [
+        row(
+            name,
+            f"transfer, the hour {r['old_hours']} h back: call-log requests",
+            str(old["log_requests"]),
+            f"the hour {r['recent_hours']} h back: {recent['log_requests']}; {old['calls']} and "
+            f"{recent['calls']} calls; the calls' list: {old['list_requests']} and {recent['list_requests']}",
+            f"<= {r['target']}",
+            r["met"],
+        )
     ]

@@ -70,7 +70,7 @@ with DAG(
     TelzinoCallsToObjectStorageOperator(
         task_id="land_calls",
         agent_id=AGENT_ID,
-        # {window_start}: the interval's start (20260611T1200Z), filled in once the window is known.
+        # {window_start}: the interval's start (20260611T120000Z), filled in once the window is known.
         destination=STORAGE_URL + "/calls/calls_ended_{window_start}.jsonl.gz",
         window_field="ended_at",
         use_data_interval=True,  # the run's interval; a manual run: the last full hour before it

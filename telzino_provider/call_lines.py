@@ -7,17 +7,29 @@ A line is the call as the list endpoint gives it (trimmed to ``fields`` when giv
   ``summary_text``, ``call_duration``, ``call_started_at``, ``call_ended_at``), or null for a call
   without one. The log's ``recording_url`` is left out: it is a short-lived credential.
 * ``recording`` (when a recording is stored): ``{"uri", "bytes"}`` of the copied audio.
+
+Lines are UTF-8. A string from the API may hold a lone surrogate (valid JSON such as ``"\\ud83d"``,
+half an emoji cut by a UTF-16 producer) that UTF-8 cannot carry: it lands as U+FFFD (the
+replacement character), with a warning, so one character never stops a window from landing.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from typing import Any
 
 from telzino_provider.redaction import mask_phone, mask_phones_in_text
 from telzino_provider.storage import WRITE_CHUNK, ObjectSink
 
+logger = logging.getLogger(__name__)
+
 Record = dict[str, Any]
+
+#: A surrogate code point: in a str decoded from JSON only an unpaired one is left (pairs are joined).
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACEMENT = "\ufffd"
 
 #: Free-text fields of a call where E.164 numbers are masked by ``redact``.
 CALL_TEXT_FIELDS = ("summary_text", "call_context", "error")
@@ -86,6 +98,16 @@ class JsonLinesWriter:
 
     def flush(self) -> None:
         if self._pending:
-            self._sink.write(("\n".join(self._pending) + "\n").encode("utf-8"))
+            self._sink.write(utf8("\n".join(self._pending) + "\n"))
             self._pending.clear()
             self._pending_chars = 0
+
+
+def utf8(text: str) -> bytes:
+    """``text`` as UTF-8, each lone surrogate replaced by U+FFFD (see the module docstring)."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # rare: only then is the text searched
+        cleaned, count = LONE_SURROGATE.subn(REPLACEMENT, text)
+        logger.warning("Replaced %d unpaired surrogate(s) in API strings with U+FFFD", count)
+        return cleaned.encode("utf-8")

@@ -5,11 +5,12 @@ its own signature, so it is fetched with a plain session that never sends the Te
 link may point at another host (S3) that must not see it. The link itself is a credential of sorts
 and is never logged; messages name the call id.
 
-Per recording: one streamed GET. When an object of the advertised size already exists under the
-call's name it is skipped without reading the body; otherwise the audio is streamed into place
-through :func:`~telzino_provider.storage.replace_atomically`. 429, 5xx and network errors are
-retried with the connection's retry policy. A 403 means the link has expired (S3 answers 403 for an
-expired signature): it is counted, not retried. Anything else fails the copy.
+Per recording: when an object already exists under the call's name it is used as it is, without a
+request: recordings are written whole (:func:`~telzino_provider.storage.replace_atomically`), so a
+stored one is complete, and a re-run after the link expired still references it. Otherwise one
+streamed GET puts the audio into place. 429, 5xx and network errors are retried with the
+connection's retry policy. A 403 means the link has expired (S3 answers 403 for an expired
+signature): it is counted, not retried. Anything else fails the copy.
 """
 
 from __future__ import annotations
@@ -76,8 +77,15 @@ class RecordingCopier:
         self._session.close()
 
     def copy(self, call_id: str, url: str) -> dict[str, Any] | None:
-        """Store one call's recording; ``{"uri", "bytes"}`` of the object, or None if the link expired."""
+        """Store one call's recording; ``{"uri", "bytes"}`` of the object, or None if the link expired.
+
+        A recording already stored is used whatever the link would answer now (expired or not).
+        """
         target = child(self.folder, f"{call_id}{PurePosixPath(urlsplit(url).path).suffix}")
+        stored = _size_of(target)
+        if stored is not None:
+            self.counts.skipped += 1
+            return {"uri": url_of(target), "bytes": stored}
         retries = 0
         while True:
             try:
@@ -115,11 +123,6 @@ class RecordingCopier:
             self._sleep(delay)
 
     def _store(self, target: ObjectStoragePath, response: requests.Response) -> dict[str, Any]:
-        advertised = response.headers.get("Content-Length")
-        size = int(advertised) if advertised and advertised.isdigit() else None
-        if size is not None and _size_of(target) == size:
-            self.counts.skipped += 1
-            return {"uri": url_of(target), "bytes": size}
         with replace_atomically(target) as sink:
             for chunk in response.iter_content(CHUNK_BYTES):
                 sink.write(chunk)

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from telzino_provider.exceptions import TelzinoValidationError
-from telzino_provider.version_compat import AIRFLOW_V_3_0_PLUS, ObjectStoragePath
+from telzino_provider.version_compat import AIRFLOW_V_3_0_PLUS, ObjectStoragePath, has_fs
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +33,27 @@ log = logging.getLogger(__name__)
 WRITE_CHUNK = 1 << 20
 
 
+#: The package that registers a filesystem for a scheme with Airflow's object storage.
+FILESYSTEM_PACKAGES = {
+    "s3": "apache-airflow-providers-amazon[s3fs]",
+    "s3a": "apache-airflow-providers-amazon[s3fs]",
+    "gs": "apache-airflow-providers-google",
+    "gcs": "apache-airflow-providers-google",
+    "abfs": "apache-airflow-providers-microsoft-azure",
+    "abfss": "apache-airflow-providers-microsoft-azure",
+    "adl": "apache-airflow-providers-microsoft-azure",
+    "az": "apache-airflow-providers-microsoft-azure",
+}
+LOCAL_SCHEMES = ("file", "local")
+
+
 def require_path(field: str, value: object) -> ObjectStoragePath:
-    """A URL with a scheme (``file:///data/x.jsonl``, ``s3://bucket/x.jsonl.gz``) or an ObjectStoragePath."""
+    """A URL with a scheme (``file:///data/x.jsonl``, ``s3://bucket/x.jsonl.gz``) or an ObjectStoragePath,
+    that Airflow can write: a filesystem registered for its scheme, and no host in a local URL."""
     if isinstance(value, ObjectStoragePath):
         path = value
     elif isinstance(value, str) and "://" in value.strip() and not value.strip().endswith("/"):
+        _require_no_local_host(field, value.strip())
         try:
             path = ObjectStoragePath(value.strip())
         except (TypeError, ValueError) as err:
@@ -51,7 +67,47 @@ def require_path(field: str, value: object) -> ObjectStoragePath:
         )
     if not path.name:
         raise TelzinoValidationError(field, f"{value!r} names no object; end it with a file name")
+    _require_filesystem(field, path)
     return path
+
+
+def require_folder(field: str, value: object) -> ObjectStoragePath:
+    """A folder URL (a trailing ``/`` is fine) or an ObjectStoragePath, checked as :func:`require_path`
+    checks an object's, and named as given in errors."""
+    if not isinstance(value, str):
+        return require_path(field, value)
+    url = value.strip().rstrip("/")
+    if "://" in url:
+        _require_no_local_host(field, url)
+    return require_path(field, url + "/_").parent  # give require_path an object name, then drop it
+
+
+def _require_no_local_host(field: str, url: str) -> None:
+    """``file://data/x`` makes ``data`` the URL's host, and Airflow would write under the worker's
+    current folder: refuse it (``file://conn_id@/abs/path`` keeps a connection and no host)."""
+    scheme, _, rest = url.partition("://")
+    host = rest.partition("/")[0].rpartition("@")[2]
+    if scheme.lower() in LOCAL_SCHEMES and host:
+        raise TelzinoValidationError(
+            field,
+            f"{url!r} names the host {host!r} (two slashes after '{scheme}:'); a local path takes "
+            "three, as in 'file:///abs/path/calls.jsonl'",
+        )
+
+
+def _require_filesystem(field: str, path: ObjectStoragePath) -> None:
+    scheme = str(path.protocol or "file")
+    if scheme in LOCAL_SCHEMES or has_fs(scheme):
+        return
+    package = FILESYSTEM_PACKAGES.get(scheme)
+    fix = (
+        f"install {package} on every worker"
+        if package
+        else "install the Airflow provider that registers a filesystem for it"
+    )
+    raise TelzinoValidationError(
+        field, f"no filesystem is registered for '{scheme}://' in this Airflow; {fix}"
+    )
 
 
 def url_of(path: ObjectStoragePath) -> str:
@@ -59,6 +115,15 @@ def url_of(path: ObjectStoragePath) -> str:
     -> ``s3://bucket/key``): what XComs, Asset URIs and the lines name."""
     location = path.path
     return f"{path.protocol}://{location}" if path.protocol else str(path)
+
+
+def at_url(path: ObjectStoragePath, url: str) -> ObjectStoragePath:
+    """An ObjectStoragePath for ``url`` with ``path``'s connection and storage options.
+
+    ``str(path)`` keeps the connection id in the URL's user part (``s3://conn@bucket/key``) and
+    ``storage_options`` the rest (on Airflow 2 the connection id too), so nothing is lost.
+    """
+    return ObjectStoragePath(url, **path.storage_options)
 
 
 def child(folder: ObjectStoragePath, name: str) -> ObjectStoragePath:

@@ -46,6 +46,13 @@ else:
     from airflow.sensors.base import BaseSensorOperator, PokeReturnValue  # type: ignore
     from airflow.utils.log.secrets_masker import mask_secret  # type: ignore
 
+# has_fs: whether a filesystem is registered for a URL scheme (providers register s3, gs, abfs, ...).
+# Airflow 3.0's SDK path still uses airflow.io's registry; airflow.sdk.io.fs exists from 3.1.
+if AIRFLOW_V_3_1_PLUS:
+    from airflow.sdk.io.fs import has_fs
+else:
+    from airflow.io import has_fs  # type: ignore
+
 if AIRFLOW_V_3_1_PLUS:
     from airflow.sdk import BaseHook
 else:
@@ -222,6 +229,7 @@ __all__ = [
     "conf",
     "default_deferrable",
     "first_reschedule_date",
+    "has_fs",
     "manual_data_interval",
     "mask_secret",
     "run_blocking",

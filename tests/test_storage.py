@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from telzino_provider.exceptions import TelzinoValidationError
-from telzino_provider.storage import replace_atomically, require_path
+from telzino_provider.storage import replace_atomically, require_folder, require_path
+from telzino_provider.version_compat import ObjectStoragePath, has_fs
 
 
 def test_the_object_replaces_the_old_one_and_no_temporary_remains(tmp_path: Path) -> None:
@@ -54,3 +55,34 @@ def test_a_failed_write_leaves_the_final_name_untouched_and_no_temporary(tmp_pat
 def test_a_destination_must_be_an_object_url(value: object) -> None:
     with pytest.raises(TelzinoValidationError, match="^destination: "):
         require_path("destination", value)
+
+
+@pytest.mark.parametrize(
+    ("value", "fix"),
+    [
+        ("file://data/calls.jsonl", "file:///abs/path"),
+        ("file://localhost/data/calls.jsonl", "file:///abs/path"),
+        ("s3://bucket/telzino/calls.jsonl.gz", "apache-airflow-providers-amazon[s3fs]"),
+        ("gs://bucket/calls.jsonl", "apache-airflow-providers-google"),
+        ("abfs://container/calls.jsonl", "apache-airflow-providers-microsoft-azure"),
+        ("memory://bucket/calls.jsonl", "provider"),  # fsspec has it, Airflow registers none
+    ],
+)
+def test_a_url_airflow_cannot_write_names_the_field_and_the_fix(value: str, fix: str) -> None:
+    scheme = value.partition("://")[0]
+    if scheme != "file" and has_fs(scheme):
+        pytest.skip(f"a filesystem for {scheme}:// is installed here")
+    for form in (value, None):
+        with pytest.raises(TelzinoValidationError, match="^destination: ") as info:
+            require_path("destination", value if form else ObjectStoragePath(value))
+        assert fix in str(info.value)
+        if scheme == "file":
+            break  # an ObjectStoragePath has already turned the host into a folder
+
+
+def test_a_folder_is_named_as_given_in_its_error() -> None:
+    with pytest.raises(
+        TelzinoValidationError, match="^recordings_destination: 'file://data/rec' names the host"
+    ):
+        require_folder("recordings_destination", "file://data/rec/")
+    assert require_folder("recordings_destination", "file:///data/rec/").path == "/data/rec"

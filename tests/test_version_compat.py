@@ -51,6 +51,10 @@ LOCATIONS: dict[str, list[tuple[str, str]]] = {
         ("2.10", "airflow.io.path.ObjectStoragePath"),
         ("3.0", "airflow.sdk.io.path.ObjectStoragePath"),
     ],
+    "has_fs": [
+        ("2.10", "airflow.io.has_fs"),
+        ("3.1", "airflow.sdk.io.fs.has_fs"),
+    ],
     "Asset": [
         ("2.10", "airflow.datasets.Dataset"),
         ("3.0", "airflow.sdk.definitions.asset.Asset"),

@@ -123,7 +123,10 @@ def _int_param(query: dict[str, str], name: str, default: int) -> int:
 def _check_metadata(metadata: Any) -> None:
     if not isinstance(metadata, dict):
         raise bad_request("metadata must be a JSON object")
-    size = len(json.dumps(metadata, separators=(",", ":"), ensure_ascii=False).encode())
+    # A lone surrogate (valid JSON "\ud83d") is stored as sent, as call_context is: counted as the
+    # three bytes UTF-8 would give it, instead of failing the request with a 500.
+    text = json.dumps(metadata, separators=(",", ":"), ensure_ascii=False)
+    size = len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_METADATA_BYTES:
         raise bad_request(f"metadata must be at most {MAX_METADATA_BYTES} bytes when serialized")
 

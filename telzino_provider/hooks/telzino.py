@@ -341,14 +341,16 @@ class TelzinoHook(BaseHook):
         return found
 
     def get_transcript(
-        self, agent_id: str, transcript_id: str, *, since: TimeArg = None
+        self, agent_id: str, transcript_id: str, *, since: TimeArg = None, until: TimeArg = None
     ) -> dict[str, Any] | None:
         """The call log whose id is a call's ``transcript_id``, or None if it is not listed (yet).
 
         :param since: the call's ``created_at``; bounds the scan as in :meth:`get_transcripts`.
+        :param until: no log of the call was created at or after this moment (for a call that ended
+            long ago, its ``ended_at`` plus a margin): the newer logs are skipped by a search.
         """
         tid = require_opaque_id("transcript_id", transcript_id)
-        return self.get_transcripts(agent_id, [tid], since=since).get(tid)
+        return self.get_transcripts(agent_id, [tid], since=since, until=until).get(tid)
 
     def get_call_transcripts(
         self, agent_id: str, calls: Iterable[dict[str, Any]]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any
 
@@ -15,7 +15,15 @@ from telzino_provider.call_lines import JsonLinesWriter, redact_line, transcript
 from telzino_provider.exceptions import TelzinoValidationError
 from telzino_provider.hooks.telzino import LOG_MARGIN, TelzinoHook
 from telzino_provider.recordings import RecordingCopier, RecordingCounts
-from telzino_provider.storage import ObjectSink, replace_atomically, require_path, sibling, url_of
+from telzino_provider.storage import (
+    ObjectSink,
+    at_url,
+    replace_atomically,
+    require_folder,
+    require_path,
+    sibling,
+    url_of,
+)
 from telzino_provider.transcript_join import LOG_DELAY_MARGIN, join_transcripts
 from telzino_provider.validation import (
     MAX_CONCURRENCY,
@@ -55,8 +63,9 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
     ``use_data_interval=True`` takes the bounds from the run, manual runs included.
 
     In ``destination`` and ``recordings_destination``, ``{window_start}`` and ``{window_end}`` are
-    replaced by the window's bounds (UTC, ``20260611T1200Z``) once it is known: unlike
-    ``{{ data_interval_start }}`` they also name a manual run's object on Airflow 3.
+    replaced by the window's bounds (UTC to the second, ``20260611T120000Z``; see :func:`window_name`)
+    once it is known: unlike ``{{ data_interval_start }}`` they also name a manual run's object on
+    Airflow 3.
 
     The object is written under a temporary name and moved into place, so a re-run of the same
     window replaces it and a failed run leaves the final name untouched; an empty window writes an
@@ -176,9 +185,7 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         if self.recordings_destination in (None, ""):
             return sibling(destination, "recordings")
         value = name_for_window("recordings_destination", self.recordings_destination, window)
-        if isinstance(value, str):  # a folder: give require_path an object name to check, then drop it
-            return require_path("recordings_destination", value.rstrip("/") + "/_").parent
-        return require_path("recordings_destination", value)
+        return require_folder("recordings_destination", value)
 
     def _land(
         self,
@@ -225,10 +232,8 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         calls = iter_window(self.hook, agent, window, max_concurrency=workers)
         if not (self.include_transcripts or self.include_recordings):  # the links come with the logs
             return ((call, None) for call in calls)
-        scan_after = window.scan_after
-        logs = self.hook.iter_call_logs(
-            agent, created_after=scan_after - LOG_MARGIN if scan_after is not None else None
-        )
+        after, before = call_log_bounds(window)
+        logs = self.hook.iter_call_logs(agent, created_after=after, created_before=before)
         return join_transcripts(calls, logs, horizon=window.lookback + LOG_DELAY_MARGIN, margin=LOG_MARGIN)
 
     def _line(
@@ -286,15 +291,32 @@ WINDOW_PLACEHOLDERS = ("{window_start}", "{window_end}")
 
 
 def name_for_window(field: str, value: Any, window: CallWindow) -> Any:
-    """``value`` with ``{window_start}`` / ``{window_end}`` replaced by the window's bounds."""
-    if not isinstance(value, str) or not any(token in value for token in WINDOW_PLACEHOLDERS):
-        return value
+    """``value`` (a URL or an ObjectStoragePath, which keeps its connection) with ``{window_start}`` /
+    ``{window_end}`` replaced by the window's bounds."""
+    if isinstance(value, ObjectStoragePath):
+        url = str(value)
+        filled = _fill_placeholders(field, url, window)
+        return value if filled == url else at_url(value, filled)
+    if isinstance(value, str):
+        return _fill_placeholders(field, value, window)
+    return value
+
+
+def _fill_placeholders(field: str, value: str, window: CallWindow) -> str:
     for token, bound in zip(WINDOW_PLACEHOLDERS, (window.start, window.end), strict=True):
         if token in value:
             if bound is None:
                 raise TelzinoValidationError(field, f"{token} needs a window bounded on that side")
-            value = value.replace(token, bound.strftime("%Y%m%dT%H%MZ"))
+            value = value.replace(token, window_name(bound))
     return value
+
+
+def window_name(moment: datetime) -> str:
+    """A window bound as it appears in object names: ISO 8601 basic in UTC, to the second
+    (``20260611T120000Z``), with the microseconds only when there are some
+    (``20260611T120317.250000Z``, a manual run's ``run_after``), so every window has a name of its own."""
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y%m%dT%H%M%S.%fZ" if utc.microsecond else "%Y%m%dT%H%M%SZ")
 
 
 def destination_asset(destination: object) -> Asset | None:
@@ -310,6 +332,23 @@ def destination_asset(destination: object) -> Asset | None:
     if not sep or not scheme or not rest.strip("/"):
         return None
     return Asset(uri.rstrip("/"))
+
+
+def call_log_bounds(window: CallWindow) -> tuple[datetime | None, datetime | None]:
+    """The ``created_at`` range of the call logs the window's calls can have, so an old window reads
+    its own call-log pages, not every page written since (the newer ones are skipped by a search).
+
+    From: the scan's first creation, less the clock margin (a log is never written before its call).
+    Until: a log is written when its call ends, at most :data:`LOG_DELAY_MARGIN` late; a call of an
+    ``ended_at`` window ended before the window's end, one of a ``created_at`` window at most
+    ``lookback`` after it (the window's own assumption).
+    """
+    scan_after = window.scan_after
+    after = scan_after - LOG_MARGIN if scan_after is not None else None
+    if window.end is None:
+        return after, None
+    longest = LOG_DELAY_MARGIN if window.field == "ended_at" else window.lookback + LOG_DELAY_MARGIN
+    return after, window.end + longest
 
 
 def window_bounds(window: CallWindow) -> list[str | None]:

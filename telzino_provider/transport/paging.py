@@ -15,9 +15,10 @@ may then be yielded twice.
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from telzino_provider.exceptions import TelzinoApiError
@@ -98,22 +99,21 @@ def _skip_to_window(
 ) -> tuple[Callable[[int], Any], int]:
     """``(fetch, first page to read)``: past the pages whose calls are all newer than ``before``.
 
-    A window that ended long ago would otherwise cost every page of the calls created since. Pages
-    2, 4, 8, ... are probed until one reaches the window, then a binary search finds the first such
-    page: about 2 log2(pages) requests. Items only move towards later pages as new ones arrive, so no
-    page before the one found can hold a call of the window later on. A probe that is not sorted
-    newest first cancels the skip.
+    A window that ended long ago would otherwise cost every page of the calls created since. The
+    search guesses the window's first page from the time the pages read so far cover (items arrive
+    at a roughly steady rate) and probes it; a probed page that holds both items at or after
+    ``before`` and items before it is the first page, as its predecessor is all newer. For a steady
+    history that is one probe or two, so an old window costs about two requests more than a recent
+    one. After two probes every other probe halves the remaining range instead, so an uneven history
+    still costs at most about 2 log2(pages) + 2 probes. Items only move towards later pages as new
+    ones arrive, so no page before the one found can hold a call of the window later on. A probe that
+    is not sorted newest first cancels the skip.
     """
     if before is None:
         return fetch, 1
     # The last page read here is served again if reading starts there; an earlier one is stale: it
     # was read before later probes, while newer calls kept pushing the window's calls onwards.
     last: dict[int, Any] = {1: fetch(1)}
-
-    def probe(page: int) -> bool | None:
-        last.clear()
-        last[page] = fetch(page)
-        return _all_newer(_split(last[page], path)[0], before)
 
     def fetch_from(page: int) -> Callable[[int], Any]:
         return lambda number: last.pop(number) if number in last and number == page else fetch(number)
@@ -122,25 +122,82 @@ def _skip_to_window(
     total_pages = pagination.get("totalPages")
     if not _all_newer(items, before) or not pagination.get("hasNext") or not isinstance(total_pages, int):
         return fetch_from(1), 1
-    low, high, page = 1, total_pages, 2  # page `low` is all newer than the window
-    while page < total_pages:
-        newer = probe(page)
-        if newer is None:
+    search = _PageSearch(items, before, total_pages)
+    while (page := search.next_probe()) is not None:
+        last.clear()
+        last[page] = fetch(page)
+        if not search.record(page, _split(last[page], path)[0]):
             return fetch_from(1), 1
-        if not newer:
-            high = page
-            break
-        low, page = page, page * 2
-    while high - low > 1:
-        middle = (low + high) // 2
-        newer = probe(middle)
-        if newer is None:
-            return fetch_from(1), 1
-        low, high = (middle, high) if newer else (low, middle)
+    high = search.high
     total = pagination.get("total")
     reader.prime(items, total if isinstance(total, int) else None, offset=(high - 1) * len(items))
     log.debug("%s: pages 1 to %d are newer than the window; reading from page %d", path, high - 1, high)
     return fetch_from(high), high
+
+
+class _PageSearch:
+    """The search of :func:`_skip_to_window`: page ``low`` is all newer than ``before``; page ``high``
+    is the first page that may not be (the last page until a probe shows one)."""
+
+    def __init__(self, first_page: list[Any], before: datetime, total_pages: int) -> None:
+        self.before = before
+        self.size = len(first_page)
+        self.newest = parse_api_timestamp(first_page[0]["created_at"])
+        self.low, self.high = 1, total_pages
+        self.low_oldest = parse_api_timestamp(first_page[-1]["created_at"])
+        self.high_newest: datetime | None = None  # the first item of page ``high``, once probed
+        self.probes = 0
+
+    def next_probe(self) -> int | None:
+        """The page to probe next, or None once ``high`` is the first page of the window."""
+        if self.high - self.low <= 1:
+            return None
+        self.probes += 1
+        guess = self._guess() if self.probes <= 2 or self.probes % 2 else None
+        if guess is None:
+            return (self.low + self.high) // 2
+        return min(max(guess, self.low + 1), self.high - 1)
+
+    def record(self, page: int, items: list[Any]) -> bool:
+        """Take a probe's answer; False if the page is not newest first (the search is off)."""
+        newer = _all_newer(items, self.before)
+        if newer is None:
+            return False
+        if newer:
+            self.low, self.low_oldest = page, parse_api_timestamp(items[-1]["created_at"])
+            return True
+        self.high = page
+        head = parse_api_timestamp(items[0]["created_at"]) if items else None
+        self.high_newest = head
+        per_item = self._per_item()
+        # The window starts inside this page, so the page before is all newer: taken as proven only
+        # when the page's newer items span what about a page takes (an item out of order at its head
+        # would otherwise pass for them).
+        if (
+            head is not None
+            and per_item is not None
+            and self.before <= head < self.before + 2 * self.size * per_item
+        ):
+            self.low = page - 1
+        return True
+
+    def _per_item(self) -> timedelta | None:
+        """The time between items: between pages ``low`` and ``high`` once both are known, else on
+        pages 1 to ``low`` (None: no rate to go by)."""
+        if self.high_newest is not None and self.high_newest < self.low_oldest:
+            gaps = (self.high - 1 - self.low) * self.size + 1
+            spacing = (self.low_oldest - self.high_newest) / gaps
+        else:
+            spacing = (self.newest - self.low_oldest) / max(1, self.low * self.size - 1)
+        return spacing if spacing > timedelta(0) else None
+
+    def _guess(self) -> int | None:
+        """The page of the first item older than ``before``, at the rate :meth:`_per_item` gives."""
+        per_item = self._per_item()
+        if per_item is None:
+            return None
+        index = self.low * self.size + math.floor((self.low_oldest - self.before) / per_item)
+        return index // self.size + 1
 
 
 def _all_newer(items: list[Any], before: datetime) -> bool | None:

@@ -13,7 +13,17 @@ from pathlib import Path
 import pytest
 
 from benchmarks import __main__ as cli
-from benchmarks import concurrent_pull, create_cost, full_pull, incremental, memory, overhead, report, waiting
+from benchmarks import (
+    concurrent_pull,
+    create_cost,
+    full_pull,
+    incremental,
+    memory,
+    old_window,
+    overhead,
+    report,
+    waiting,
+)
 from benchmarks.common import PEER_MISSING, machine, peer_available
 from benchmarks.emulator_server import EmulatorProcess
 
@@ -117,6 +127,16 @@ def test_concurrent_pull_counts_lost_and_duplicated_calls(server: EmulatorProces
     )
     assert "max_concurrency=8 / floor (ratio of medians)" in table and "<= 0.25" in table
     assert "calls lost / duplicated" in table
+
+
+def test_old_window_counts_the_call_log_requests_of_both_hours(server: EmulatorProcess) -> None:
+    result = old_window.run(server, calls=800, hours=80.0)
+
+    assert result["recent"]["calls"] > 0 and result["old"]["calls"] > 0
+    assert result["old"]["log_requests"] <= result["recent"]["log_requests"] + 2
+    assert result["met"] is True
+    [row] = report.rows({"old_window": result})
+    assert row["measure"] == "transfer, the hour 70 h back: call-log requests" and row["met"] == "yes"
 
 
 def test_the_command_line_keeps_five_rounds_outside_quick_mode() -> None:

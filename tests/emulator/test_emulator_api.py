@@ -185,6 +185,14 @@ def test_create_call_validation_400(emu, client, body):
     assert emu.calls() == []
 
 
+def test_a_lone_surrogate_in_metadata_is_stored_as_sent(emu, client):
+    """Valid JSON "\\ud83d" (half an emoji): stored and returned unchanged, as call_context is."""
+    call = client.create_call("+18135551234", metadata={"note": "hi \ud83d"}, call_context="bye \ud83d")
+    record = client.get_call(call["id"])
+    assert record["request_metadata"] == {"note": "hi \ud83d"}
+    assert record["call_context"] == "bye \ud83d"
+
+
 def test_create_call_accepts_documented_limits(emu, client):
     call = client.create_call(
         "+18135551234",

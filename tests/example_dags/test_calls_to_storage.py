@@ -53,7 +53,7 @@ def ret(run: dict[str, Any], task_id: str) -> Any:
 
 def test_the_hourly_run_lands_its_interval_with_transcripts_and_recordings(scenario: dict[str, Any]) -> None:
     emu, run = scenario["emu"], scenario["runs"][0]
-    path = scenario["lake"] / "calls" / "calls_ended_20260101T1000Z.jsonl.gz"
+    path = scenario["lake"] / "calls" / "calls_ended_20260101T100000Z.jsonl.gz"
     truth = ended_in(emu, START, END)
 
     lines = [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines()]
@@ -78,7 +78,7 @@ def test_the_summary_reads_what_the_asset_event_announced(scenario: dict[str, An
 
     assert run["state"] == "success", run["tis"]
     assert ret(run, "summarize_landing") == {
-        "uri": f"file://{scenario['lake'] / 'calls' / 'calls_ended_20260101T1000Z.jsonl.gz'}",
+        "uri": f"file://{scenario['lake'] / 'calls' / 'calls_ended_20260101T100000Z.jsonl.gz'}",
         "calls": len(truth),
         "by_status": dict(Counter(c["status"] for c in truth)),
         "talk_seconds": sum(c["duration"] or 0 for c in truth),
@@ -92,5 +92,5 @@ def test_a_manual_run_lands_the_last_full_hour(scenario: dict[str, Any]) -> None
     assert run["state"] == "success", run["tis"]
     result = ret(run, "land_calls")
     assert result["window"] == [start.isoformat(), end.isoformat()]
-    assert result["uri"].endswith("/calls/calls_ended_20260101T1100Z.jsonl.gz")
+    assert result["uri"].endswith("/calls/calls_ended_20260101T110000Z.jsonl.gz")
     assert result["calls"] == len(ended_in(emu, start, end)) > 0

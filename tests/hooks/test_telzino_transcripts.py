@@ -92,6 +92,23 @@ def test_transcripts_of_calls_that_ended_long_ago_skip_the_newer_logs(telzino_co
     assert log_requests(telzino_conn) <= 2 * 7 + 3
 
 
+def test_one_transcript_of_a_call_that_ended_long_ago_skips_the_newer_logs(telzino_conn):
+    now = telzino_conn.now()
+    seeded = telzino_conn.seed_calls(
+        5_000, start=now - timedelta(days=30), end=now, outcomes={"completed": 1}
+    )
+    call = seeded[4000]  # about 24 days ago
+    telzino_conn.clear_requests()
+    log = TelzinoHook().get_transcript(
+        telzino_conn.agent_id,
+        call["transcript_id"],
+        since=call["created_at"],
+        until=parse_api_timestamp(call["ended_at"]) + timedelta(days=1),
+    )
+    assert log is not None and log["id"] == call["transcript_id"]
+    assert log_requests(telzino_conn) <= 2 * 6 + 3  # a search and a page or two, not ~40 pages since
+
+
 def test_call_logs_listed_by_start_time_are_read_whole_with_a_warning(telzino_conn, caplog):
     emu = telzino_conn
     now = emu.now()

@@ -18,8 +18,11 @@ from telzino_provider.timeutil import parse_api_timestamp
 from telzino_provider.transfers.telzino_to_object_storage import (
     TelzinoCallsToObjectStorageOperator,
     destination_asset,
+    name_for_window,
+    window_name,
 )
-from telzino_provider.version_compat import AIRFLOW_V_3_0_PLUS, Asset
+from telzino_provider.version_compat import AIRFLOW_V_3_0_PLUS, Asset, ObjectStoragePath
+from telzino_provider.windows import CallWindow
 from tests.airflow_helpers import make_context, run_dag, state_of, store_dag, xcom
 
 DAGS = "telzino_transfer_dags.py"
@@ -29,6 +32,11 @@ PHONE = "+18135550100"
 
 def ended(call: dict) -> datetime | None:
     return parse_api_timestamp(call["ended_at"]) if call.get("ended_at") else None
+
+
+def name_of(moment: datetime) -> str:
+    """How a window bound appears in an object name (ISO 8601 basic, UTC)."""
+    return window_name(moment)
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
@@ -190,8 +198,9 @@ def test_every_link_expired_fails_and_lands_nothing(
 ) -> None:
     start, end, _ = window
     telzino_conn.recording_ttl = 60
+    folder = "file://" + str(LANDING / "rec-all-expired")  # none stored yet (the emulator's ids repeat)
 
-    run = land("telzino_test_to_storage", telzino_conn, "all-expired.jsonl", start, end)
+    run = land("telzino_test_to_storage", telzino_conn, "all-expired.jsonl", start, end, recordings=folder)
 
     assert state_of(run.state) == "failed"
     assert not (LANDING / "all-expired.jsonl").exists()
@@ -251,7 +260,7 @@ def test_a_manual_run_lands_the_last_full_hour_under_its_name(
         )
 
     assert state_of(run.state) == "success"
-    path = LANDING / "hourly" / "calls_20260101T1100Z_20260101T1200Z.jsonl"
+    path = LANDING / "hourly" / "calls_20260101T110000Z_20260101T120000Z.jsonl"
     assert truth and sorted(line["id"] for line in read_lines(path)) == sorted(truth)
     assert xcom(run, "land")["window"] == [start.isoformat(), end.isoformat()]
 
@@ -289,6 +298,10 @@ def test_bad_input_fails_before_any_request(telzino_conn: TelzinoEmulator, tmp_p
         ({"status": "dialing"}, "status"),
         ({"fields": []}, "fields"),
         ({"max_concurrency": 0}, "max_concurrency"),
+        ({"destination": "file://data/calls.jsonl"}, "destination"),  # "data" would be the host
+        ({"destination": "memory://bucket/calls.jsonl"}, "destination"),  # no filesystem registered
+        ({"include_recordings": True, "recordings_destination": "file://data/rec"}, "recordings_destination"),
+        ({"include_recordings": True, "recordings_destination": "memory://b/r"}, "recordings_destination"),
     ]
     for overrides, field in cases:
         kwargs = {"agent_id": telzino_conn.agent_id, "destination": f"file://{tmp_path}/x.jsonl", **overrides}
@@ -396,3 +409,157 @@ def test_the_outlet_is_the_destination_or_its_static_folder(destination: str, ex
     assert (asset.uri if asset is not None else None) == (expected and Asset(expected).uri)
     op = TelzinoCallsToObjectStorageOperator(task_id="land", agent_id="x", destination=destination)
     assert [o.uri for o in op.outlets] == ([asset.uri] if asset is not None else [])
+
+
+def land_directly(
+    emu: TelzinoEmulator, destination: Any, start: datetime, end: datetime, **kwargs: Any
+) -> Any:
+    """Run the transfer's execute() once (no DAG run): for tests that land the same window twice."""
+    op = TelzinoCallsToObjectStorageOperator(
+        task_id="land",
+        agent_id=emu.agent_id,
+        destination=destination,
+        created_after=start,
+        created_before=end,
+        **kwargs,
+    )
+    return op.execute(make_context())
+
+
+@pytest.mark.parametrize("ttl_hours", [2.5, 0.01])
+def test_a_rerun_after_links_expired_references_every_recording_already_stored(
+    telzino_conn: TelzinoEmulator,
+    window: tuple[datetime, datetime, list[dict]],
+    tmp_path: Path,
+    ttl_hours: float,
+) -> None:
+    """Some links expired (2.5 h) or every one (36 s): the stored audio is used whatever the link says."""
+    start, end, truth = window
+    completed = sorted(c["id"] for c in truth if c["status"] == "completed")
+    destination = f"file://{tmp_path}/calls.jsonl"
+    first = land_directly(telzino_conn, destination, start, end, include_recordings=True)
+    telzino_conn.recording_ttl = ttl_hours * 3600
+
+    second = land_directly(telzino_conn, destination, start, end, include_recordings=True)
+
+    assert first["recordings"] == {"stored": len(completed), "skipped": 0, "expired": 0}
+    assert second["recordings"] == {"stored": 0, "skipped": len(completed), "expired": 0}
+    lines = read_lines(tmp_path / "calls.jsonl")
+    referenced = sorted(line["id"] for line in lines if "recording" in line)
+    assert referenced == completed
+    for line in lines:
+        if "recording" in line:
+            assert (
+                line["recording"]["bytes"] == (tmp_path / "recordings" / f"{line['id']}.wav").stat().st_size
+            )
+
+
+def test_placeholders_are_filled_in_an_object_storage_path_with_its_connection(
+    telzino_conn: TelzinoEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two windows, destination and recordings folder given as ObjectStoragePath(..., conn_id=...)."""
+    monkeypatch.setenv("AIRFLOW_CONN_LOCAL_FILES", json.dumps({"conn_type": "fs"}))
+    now = telzino_conn.now().replace(minute=0, second=0, microsecond=0)
+    telzino_conn.seed_calls(40, start=now - timedelta(hours=3), end=now - timedelta(minutes=10))
+    destination = ObjectStoragePath(f"file://{tmp_path}/calls_{{window_start}}.jsonl", conn_id="local_files")
+    folder = ObjectStoragePath(f"file://{tmp_path}/rec_{{window_end}}", conn_id="local_files")
+    windows = [(now - timedelta(hours=2), now - timedelta(hours=1)), (now - timedelta(hours=1), now)]
+
+    results = [
+        land_directly(
+            telzino_conn, destination, start, end, include_recordings=True, recordings_destination=folder
+        )
+        for start, end in windows
+    ]
+
+    names = sorted(p.name for p in tmp_path.iterdir())
+    expected = [f"calls_{name_of(start)}.jsonl" for start, _ in windows]
+    assert names == sorted([*expected, *(f"rec_{name_of(end)}" for _, end in windows)])
+    assert [r["uri"] for r in results] == [f"file://{tmp_path}/{name}" for name in expected]
+    assert all(r["calls"] > 0 and r["recordings"]["stored"] > 0 for r in results)
+    filled = name_for_window(
+        "destination",
+        destination,
+        CallWindow.build(
+            status=None,
+            window_field="ended_at",
+            created_after=windows[0][0],
+            created_before=windows[0][1],
+            lookback=timedelta(hours=6),
+        ),
+    )
+    assert isinstance(filled, ObjectStoragePath) and str(filled).startswith("file://local_files@/")
+
+
+def test_windows_that_differ_in_seconds_land_in_objects_of_their_own(
+    telzino_conn: TelzinoEmulator, tmp_path: Path
+) -> None:
+    """Manual runs with fallback_interval a few seconds apart: one readable name per window."""
+    now = telzino_conn.now().replace(second=0, microsecond=0) - timedelta(seconds=10)  # ends in one minute
+    telzino_conn.seed_calls(30, start=now - timedelta(hours=2), end=now - timedelta(minutes=1))
+    ends = [
+        now - timedelta(seconds=40),
+        now - timedelta(seconds=10),
+        now - timedelta(seconds=10, microseconds=250),
+    ]
+    destination = f"file://{tmp_path}/calls_{{window_start}}_{{window_end}}.jsonl"
+
+    for end in ends:
+        land_directly(telzino_conn, destination, end - timedelta(hours=1), end)
+
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == len(ends)
+    assert names[-1] == f"calls_{name_of(ends[1] - timedelta(hours=1))}_{name_of(ends[1])}.jsonl"
+    assert name_of(ends[1]) == ends[1].strftime("%Y%m%dT%H%M%SZ")  # readable: seconds, no fraction
+    assert name_of(ends[2]) == ends[2].strftime("%Y%m%dT%H%M%S.%fZ")  # a fraction only when there is one
+
+
+def test_a_lone_surrogate_from_the_api_lands_as_a_replacement_character(
+    telzino_conn: TelzinoEmulator, tmp_path: Path
+) -> None:
+    """Valid JSON "\\ud83d" (half an emoji from a UTF-16 producer) in a transcript: the line lands."""
+    now = telzino_conn.now()
+    telzino_conn.add_call(created_at=now - timedelta(minutes=30), call_context="Say hi \ud83d")
+    telzino_conn.add_call(created_at=now - timedelta(minutes=20), call_context="Plain \U0001f600 text")
+
+    result = land_directly(telzino_conn, f"file://{tmp_path}/calls.jsonl", now - timedelta(hours=1), now)
+
+    raw = (tmp_path / "calls.jsonl").read_bytes()
+    assert result["calls"] == 2 and raw.count(b"\n") == 2
+    lines = [json.loads(line) for line in raw.decode("utf-8").splitlines()]  # strict UTF-8 throughout
+    texts = [json.dumps(line, ensure_ascii=False) for line in lines]
+    assert "Say hi \ufffd" in texts[1] and "\ud83d" not in texts[1]
+    assert "Plain \U0001f600 text" in texts[0] and "\ufffd" not in texts[0]  # a whole emoji is kept
+
+
+@pytest.mark.parametrize("window_field", ["ended_at", "created_at"])
+def test_an_old_window_reads_about_as_many_call_log_pages_as_a_recent_one(
+    telzino_conn: TelzinoEmulator, tmp_path: Path, window_field: str
+) -> None:
+    """80 hours of calls: the hour 70 hours back costs the call-log pages of the last hour, plus 2."""
+    now = telzino_conn.now()
+    telzino_conn.seed_calls(2_400, start=now - timedelta(hours=80), end=now - timedelta(minutes=10))
+
+    def call_log_requests(hours_back: int) -> int:
+        end = now - timedelta(hours=hours_back - 1)
+        telzino_conn.clear_requests()
+        result = land_directly(
+            telzino_conn,
+            f"file://{tmp_path}/calls_{hours_back}.jsonl",
+            end - timedelta(hours=1),
+            end,
+            window_field=window_field,
+            lookback=timedelta(hours=1),
+        )
+        assert result["calls"] > 10
+        return sum("/call-logs" in r.path for r in telzino_conn.requests)
+
+    recent, old = call_log_requests(2), call_log_requests(70)
+
+    assert old <= recent + 2, (recent, old)
+
+
+def test_the_outlet_of_an_object_storage_path_with_placeholders_is_its_folder() -> None:
+    path = ObjectStoragePath("file:///data/hourly/calls_{window_start}.jsonl", conn_id="local_files")
+    asset = destination_asset(path)
+    assert asset is not None and asset.uri == Asset("file:///data/hourly").uri

@@ -144,6 +144,22 @@ def test_a_window_that_ended_long_ago_skips_the_newer_pages():
     assert 66 in source.pages and source.pages[-5:] == [67, 68, 69, 70, 71]  # calls 349..300: pages 66-70
 
 
+@pytest.mark.parametrize("gap", [1, 2])
+def test_an_old_window_of_a_steady_history_costs_two_requests_more_than_a_recent_one(gap: int) -> None:
+    """6,400 items at a steady rate (or every other minute gone): the search guesses the window's page."""
+    minutes = range(6_400 * gap - 1, -1, -gap)
+    pages = {}
+    for name, (after, before) in {
+        "recent": (6_340 * gap, 6_400 * gap),
+        "old": (1_000 * gap, 1_060 * gap),
+    }.items():
+        source = ListSource([item(n) for n in minutes], page_size=100)
+        got = read(source, **window(after, before))
+        assert got == [f"call-{n}" for n in minutes if after <= n < before]
+        pages[name] = source.requests
+    assert pages["old"] <= pages["recent"] + 2, pages
+
+
 def test_skipping_while_new_calls_arrive_loses_and_repeats_nothing():
     counter = iter(range(5000, 5100))
 
@@ -171,12 +187,12 @@ def test_skipped_pages_are_read_after_all_if_the_order_breaks_later(caplog):
 
 def test_a_probe_out_of_order_cancels_the_skip(caplog):
     items = [item(n) for n in range(99, -1, -1)]
-    items[5], items[6] = items[6], items[5]  # page 2, the first probe, is out of order
+    items[61], items[62] = items[62], items[61]  # page 13, the first probe (the guess), is out of order
     source = ListSource(items, page_size=5)
     with caplog.at_level(logging.WARNING):
         got = read(source, **window(20, 40))
     assert sorted(got) == sorted(f"call-{n}" for n in range(20, 40))
-    assert source.pages[:4] == [1, 2, 1, 2]  # no further probe: reading starts over from page 1
+    assert source.pages[:4] == [1, 13, 1, 2]  # no further probe: reading starts over from page 1
 
 
 def test_head_inserts_never_duplicate_or_drop():
