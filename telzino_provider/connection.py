@@ -60,7 +60,7 @@ class ConnectionSettings:
             audience=values["audience"] or DEFAULT_AUDIENCE,
             connect_timeout=_number("connect_timeout", values["connect_timeout"], 10.0),
             read_timeout=_number("read_timeout", values["read_timeout"], 30.0),
-            max_retries=int(_number("max_retries", values["max_retries"], 5, allow_zero=True)),
+            max_retries=_whole_number("max_retries", values["max_retries"], 5),
             max_retry_wait=_number("max_retry_wait", values["max_retry_wait"], 60.0, allow_zero=True),
             retry_backoff=_number("retry_backoff", values["retry_backoff"], 1.0, allow_zero=True),
         )
@@ -160,6 +160,14 @@ def _extra(extra: dict[str, Any], name: str) -> Any:
     if value in (None, ""):
         value = extra.get(f"extra__{CONN_TYPE}__{name}")
     return None if value == "" else value
+
+
+def _whole_number(field: str, value: Any, default: int) -> int:
+    """A count such as retries: 2.5 is refused rather than silently rounded down."""
+    number = _number(field, value, default, allow_zero=True)
+    if not float(number).is_integer():
+        raise TelzinoValidationError(field, f"{value!r} is not a whole number; use e.g. {int(number)}")
+    return int(number)
 
 
 def _number(field: str, value: Any, default: float, *, allow_zero: bool = False) -> float:

@@ -78,6 +78,8 @@ def test_oauth_settings_from_prefixed_and_plain_extras():
         ({"password": "tok", "extra": {"read_timeout": "soon"}}, "read_timeout"),
         ({"password": "tok", "extra": {"connect_timeout": 0}}, "connect_timeout"),
         ({"password": "tok", "extra": {"max_retries": -1}}, "max_retries"),
+        ({"password": "tok", "extra": {"max_retries": 2.5}}, "max_retries"),
+        ({"password": "tok", "extra": {"max_retries": "2.5"}}, "max_retries"),
         ({"password": "tok", "extra": {"read_timeout": "nan"}}, "read_timeout"),
         ({"password": "tok", "extra": {"connect_timeout": "inf"}}, "connect_timeout"),
         ({"password": "tok", "extra": {"max_retry_wait": "Infinity"}}, "max_retry_wait"),
