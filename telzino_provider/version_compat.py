@@ -65,6 +65,8 @@ if AIRFLOW_V_3_2_PLUS:
         AirflowFailException,
         AirflowSensorTimeout,
         AirflowSkipException,
+        AirflowTaskTerminated,
+        AirflowTaskTimeout,
         TaskDeferred,
     )
 else:
@@ -74,6 +76,8 @@ else:
         AirflowFailException,
         AirflowSensorTimeout,
         AirflowSkipException,
+        AirflowTaskTerminated,
+        AirflowTaskTimeout,
         TaskDeferred,
     )
 
@@ -214,6 +218,8 @@ __all__ = [
     "AirflowFailException",
     "AirflowSensorTimeout",
     "AirflowSkipException",
+    "AirflowTaskTerminated",
+    "AirflowTaskTimeout",
     "Asset",
     "BaseHook",
     "BaseOperator",

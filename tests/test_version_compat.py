@@ -72,6 +72,8 @@ LOCATIONS: dict[str, list[tuple[str, str]]] = {
             "AirflowFailException",
             "AirflowSensorTimeout",
             "AirflowSkipException",
+            "AirflowTaskTerminated",
+            "AirflowTaskTimeout",
             "TaskDeferred",
         )
     },
@@ -143,6 +145,8 @@ def test_symbol_is_the_object_airflow_itself_uses(symbol: str):
         "AirflowFailException",
         "AirflowSensorTimeout",
         "AirflowSkipException",
+        "AirflowTaskTerminated",
+        "AirflowTaskTimeout",
         "TaskDeferred",
     ],
 )

@@ -49,6 +49,7 @@ from telzino_provider.version_compat import (
     AirflowFailException,
     BaseOperator,
     Context,
+    TaskDeferred,
     default_deferrable,
     task_state_store,
 )
@@ -485,6 +486,12 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
         return resolve_event(event, CALL)
 
 
+#: What leaves a try after the create unchanged: a deferral (not a failure), a final failure, and
+#: the interpreter stopping. Everything else is made final, Airflow's BaseException failures too:
+#: AirflowTaskTimeout (execution_timeout) and AirflowTaskTerminated (SIGTERM) would be retried.
+_PASSES_AFTER_CREATE = (TaskDeferred, AirflowFailException, KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
 class _AfterCreate:
     """Around everything after a create the API accepted: a failure is final unless ``durable``.
 
@@ -504,8 +511,7 @@ class _AfterCreate:
     def __exit__(
         self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
     ) -> None:
-        # TaskDeferred is a BaseException and passes; an AirflowFailException is final already.
-        if not isinstance(err, Exception) or isinstance(err, AirflowFailException) or self.durable:
+        if err is None or isinstance(err, _PASSES_AFTER_CREATE) or self.durable:
             return
         call = f"Telzino call {self.call_id}" if self.call_id else "The Telzino call (see the call_id XCom)"
         sensor = f"TelzinoOutboundCallSensor(agent_id={self.agent_id!r}, call_id={self.call_id!r})"

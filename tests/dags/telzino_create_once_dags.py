@@ -24,6 +24,12 @@ WAITS = {
     "deferrable": {"wait_for_completion": True, "deferrable": True},
     # The trigger times out (the test's emulator clock is frozen): the failure comes on resume.
     "trigger_timeout": {"wait_for_completion": True, "deferrable": True, "timeout": 0.5},
+    # Airflow's execution_timeout fires while the worker waits on the queued call.
+    "execution_timeout": {
+        "wait_for_completion": True,
+        "deferrable": False,
+        "execution_timeout": timedelta(seconds=1),
+    },
 }
 
 
@@ -45,6 +51,10 @@ def _create_once_dag(name: str, wait: dict) -> DAG:
     return dag
 
 
-create_once_place, create_once_poll, create_once_deferrable, create_once_trigger_timeout = (
-    _create_once_dag(name, wait) for name, wait in WAITS.items()
-)
+(
+    create_once_place,
+    create_once_poll,
+    create_once_deferrable,
+    create_once_trigger_timeout,
+    create_once_execution_timeout,
+) = (_create_once_dag(name, wait) for name, wait in WAITS.items())

@@ -8,6 +8,9 @@ create sent from the test itself, then a retry of the operator.
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -17,7 +20,12 @@ from telzino_provider.emulator import OUTCOME_NUMBERS, TelzinoEmulator
 from telzino_provider.exceptions import TelzinoValidationError
 from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.operators.telzino import TelzinoCreateOutboundCallOperator
-from telzino_provider.version_compat import AIRFLOW_V_3_0_PLUS, AIRFLOW_V_3_3_PLUS, AirflowFailException
+from telzino_provider.version_compat import (
+    AIRFLOW_V_3_0_PLUS,
+    AIRFLOW_V_3_3_PLUS,
+    AirflowFailException,
+    AirflowTaskTerminated,
+)
 from tests.airflow_helpers import FakeTI, make_context, run_dag, ti_states, xcom
 
 DAGS = "telzino_create_once_dags.py"
@@ -155,6 +163,56 @@ def test_without_a_state_store_the_failure_names_the_call_and_how_to_wait(
     assert "WAS PLACED" in message and "HTTP 404" in message
     assert f"TelzinoOutboundCallSensor(agent_id='{telzino_conn.agent_id}', call_id='{call['id']}')" in message
     assert ti.xcoms["call_id"] == call["id"]
+
+
+def test_an_execution_timeout_while_waiting_does_not_dial_again(slow_listing: TelzinoEmulator) -> None:
+    # AirflowTaskTimeout is a BaseException: it must be final too, or a retry dials again.
+    dag_run = run(slow_listing, "execution_timeout")  # the frozen clock keeps the call queued
+
+    assert_one_call_and_its_id_kept(slow_listing, dag_run)
+    if AIRFLOW_V_3_3_PLUS:
+        assert place_call_try(dag_run) == ("failed", 3)  # every retry waited on the same call
+
+
+def _sigterm_in(seconds: float) -> threading.Timer:
+    """SIGTERM to this process in ``seconds``, as a worker shut down during a deploy gets."""
+    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    return timer
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    # What Airflow 2's task instance installs for SIGTERM around execute().
+    raise AirflowTaskTerminated("Task received SIGTERM signal")
+
+
+def test_a_sigterm_while_waiting_is_final_and_names_the_call(telzino_conn: TelzinoEmulator) -> None:
+    telzino_conn.listing_delay = LISTING_DELAY  # a retry would not find the call and would dial
+    ti = FakeTI()  # no task state store, as before Airflow 3.3
+    op = TelzinoCreateOutboundCallOperator(
+        task_id="place_call",
+        agent_id=telzino_conn.agent_id,
+        to_number=OUTCOME_NUMBERS["completed"],
+        wait_for_completion=True,
+        deferrable=False,
+        poll_interval=0.2,
+        timeout=60,
+    )
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    timer = _sigterm_in(1.0)
+    try:
+        with pytest.raises(AirflowFailException) as info:
+            op.execute(make_context(ti))
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGTERM, previous)
+
+    (call,) = telzino_conn.calls()
+    assert posts(telzino_conn) == 1
+    message = str(info.value)
+    assert "WAS PLACED" in message and "SIGTERM" in message
+    assert f"TelzinoOutboundCallSensor(agent_id='{telzino_conn.agent_id}', call_id='{call['id']}')" in message
+    assert isinstance(info.value.__cause__, AirflowTaskTerminated)
 
 
 @pytest.mark.parametrize("value", [-1, None, "60", float("nan"), timedelta(seconds=-1)])
