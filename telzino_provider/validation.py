@@ -7,7 +7,7 @@ import math
 import re
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,6 +23,10 @@ MAX_PAGE_SIZE = 100
 MAX_CONCURRENCY = 16
 MAX_CALL_CONTEXT = 4000
 MAX_METADATA_BYTES = 16 * 1024
+#: The longest timeout, interval or lookback taken: a wait's deadline (now plus a timeout plus the
+#: deferral's grace) and a window's start (its end minus a lookback) must stay representable, and
+#: ``timedelta.max`` added to anything overflows. Ten years is far beyond any real wait or window.
+MAX_DURATION = timedelta(days=3650)
 
 
 def require_uuid(field: str, value: object) -> str:
@@ -103,6 +107,18 @@ def require_number(field: str, value: object) -> float:
     return float(value)
 
 
+def require_epoch(field: str, value: object) -> float:
+    """A finite number of epoch seconds that is a date (years 1 to 9999), e.g. a trigger's deadline."""
+    epoch = require_number(field, value)
+    try:
+        datetime.fromtimestamp(epoch, tz=timezone.utc)
+    except (OverflowError, ValueError, OSError):
+        raise TelzinoValidationError(
+            field, f"{value!r} epoch seconds is not a date; use a time within the years 1 to 9999"
+        ) from None
+    return epoch
+
+
 def require_seconds(field: str, value: object, *, allow_zero: bool = False) -> float:
     """A finite number of seconds, or a timedelta; more than zero unless ``allow_zero``."""
     if isinstance(value, timedelta):
@@ -116,18 +132,19 @@ def require_seconds(field: str, value: object, *, allow_zero: bool = False) -> f
     if seconds < 0 or (seconds == 0 and not allow_zero):
         least = "zero or more" if allow_zero else "more than zero"
         raise TelzinoValidationError(field, f"{value!r} is out of range; use {least} seconds")
+    if seconds > MAX_DURATION.total_seconds():
+        raise TelzinoValidationError(
+            field,
+            f"{value!r} is too long: a deadline or window this far away cannot be used; "
+            f"use at most {MAX_DURATION.days} days",
+        )
     return seconds
 
 
 def require_duration(field: str, value: object, *, allow_zero: bool = True) -> timedelta:
     """:func:`require_seconds` as a timedelta; zero is allowed unless ``allow_zero=False``."""
     seconds = require_seconds(field, value, allow_zero=allow_zero)
-    if isinstance(value, timedelta):
-        return value
-    try:
-        return timedelta(seconds=seconds)
-    except OverflowError:
-        raise TelzinoValidationError(field, f"{value!r} seconds is too long for a timedelta") from None
+    return value if isinstance(value, timedelta) else timedelta(seconds=seconds)
 
 
 def optional_duration(field: str, value: object, *, allow_zero: bool = True) -> timedelta | None:

@@ -76,19 +76,22 @@ SECONDS_OR_ZERO = [None, -1, "15", NAN, INF, True]
 EPOCH = [None, "soon", NAN, INF, True]
 DURATION = [None, "6h", -1, timedelta(seconds=-1), NAN, INF]
 POSITIVE_DURATION = ["1h", 0, timedelta(0), -5, NAN, INF]
+#: Longer than any wait or window can use: adding it to now (or a deadline's grace) overflows, or
+#: points past the year 9999 (MAX_DURATION is 3650 days).
+TOO_LONG = [timedelta.max, timedelta(days=3651), 3651 * 86400]
 FIELDS = [[], [""], [1], "", {"id": 1}]
 NAME = [None, "", " ", 5]
 UUID = [None, "not-a-uuid"]
 STATUSES = [["answered"], []]
 
 #: (classes, argument, bad values, other arguments the case needs). The sensors' poke_interval and
-#: timeout are Airflow's own arguments, which Airflow checks itself.
+#: timeout are Airflow's own arguments, which Airflow checks itself, except for their length.
 ARGUMENTS: list[tuple[tuple[str, ...], str, list[Any], dict[str, Any]]] = [
     ((*OPERATORS, *TRIGGERS), "telzino_conn_id", NAME, {}),
     (WINDOWED, "window_field", ["started_at", None, ""], {}),
-    (WINDOWED, "lookback", DURATION, {}),
+    (WINDOWED, "lookback", DURATION + TOO_LONG, {}),
     (WINDOWED, "use_data_interval", BOOL, {}),
-    (WINDOWED, "fallback_interval", POSITIVE_DURATION, {"use_data_interval": True}),
+    (WINDOWED, "fallback_interval", POSITIVE_DURATION + TOO_LONG, {"use_data_interval": True}),
     (WINDOWED, "fields", FIELDS, {}),
     (("list", "transfer"), "max_concurrency", CONCURRENCY, {}),
     (("list",), "max_calls", OPTIONAL_POSITIVE, {}),
@@ -98,19 +101,22 @@ ARGUMENTS: list[tuple[tuple[str, ...], str, list[Any], dict[str, Any]]] = [
     (("transfer",), "include_recordings", BOOL, {}),
     (("transfer",), "redact", BOOL, {}),
     (("create",), "wait_for_completion", BOOL, {}),
-    (("create",), "poll_interval", SECONDS, {}),
-    (("create",), "timeout", SECONDS, {}),
-    (("create",), "clock_margin", DURATION, {}),
+    (("create",), "poll_interval", SECONDS + TOO_LONG, {}),
+    (("create",), "timeout", SECONDS + TOO_LONG, {}),
+    (("create",), "clock_margin", DURATION + TOO_LONG, {}),
+    (("create",), "listing_delay", TOO_LONG, {}),
+    (SENSORS, "timeout", TOO_LONG, {}),
+    (SENSORS, "poke_interval", TOO_LONG, {}),
     (("create", *SENSORS), "deferrable", OPTIONAL_BOOL, {}),
     (WAITING, "max_consecutive_errors", COUNT, {}),
     (("create", "call_sensor", "call_trigger"), "success_statuses", STATUSES, {}),
     (("create", "call_sensor", "call_trigger"), "failure_statuses", [["answered"]], {}),
     (TRIGGERS, "agent_id", UUID, {}),
     (("call_trigger",), "call_id", UUID, {}),
-    (TRIGGERS, "end_time", EPOCH, {}),
-    (TRIGGERS, "poll_interval", SECONDS_OR_ZERO, {}),
+    (TRIGGERS, "end_time", EPOCH + [1e12, -1e12], {}),
+    (TRIGGERS, "poll_interval", SECONDS_OR_ZERO + TOO_LONG, {}),
     (TRIGGERS, "consecutive_errors", COUNT, {}),
-    (TRIGGERS, "first_look_at", ["soon", NAN, INF, True], {}),
+    (TRIGGERS, "first_look_at", ["soon", NAN, INF, True, 1e12], {}),
 ]
 
 CASES = [

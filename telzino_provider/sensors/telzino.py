@@ -21,6 +21,7 @@ from telzino_provider.validation import (
     require_count,
     require_int_range,
     require_name,
+    require_seconds,
     require_uuid,
 )
 from telzino_provider.version_compat import (
@@ -72,6 +73,9 @@ class _TelzinoSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        # Airflow checks both are non-negative numbers, not that a deadline that far away can be used.
+        self.timeout = require_seconds("timeout", self.timeout, allow_zero=True)
+        self.poke_interval = require_seconds("poke_interval", self.poke_interval, allow_zero=True)
         self.telzino_conn_id = require_name("telzino_conn_id", telzino_conn_id)
         deferrable = optional_bool("deferrable", deferrable)
         self.deferrable = default_deferrable() if deferrable is None else deferrable

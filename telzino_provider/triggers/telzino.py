@@ -19,9 +19,9 @@ from typing import Any
 from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.validation import (
     require_count,
+    require_epoch,
     require_int_range,
     require_name,
-    require_number,
     require_seconds,
     require_uuid,
 )
@@ -64,12 +64,12 @@ class _TelzinoPollingTrigger(BaseTrigger):
         super().__init__()
         # Checked here too, not only by the task that defers: the triggerer rebuilds a trigger from
         # its stored kwargs, and a bad one must fail as an error naming the field, not mid-wait.
-        self.end_time = require_number("end_time", end_time)
+        self.end_time = require_epoch("end_time", end_time)
         self.poll_interval = require_seconds("poll_interval", poll_interval, allow_zero=True)
         self.telzino_conn_id = require_name("telzino_conn_id", telzino_conn_id)
         self.max_consecutive_errors = require_count("max_consecutive_errors", max_consecutive_errors)
         self.consecutive_errors = require_count("consecutive_errors", consecutive_errors)
-        self.first_look_at = None if first_look_at is None else require_number("first_look_at", first_look_at)
+        self.first_look_at = None if first_look_at is None else require_epoch("first_look_at", first_look_at)
 
     def own_kwargs(self) -> dict[str, Any]:
         """The subclass's own constructor arguments, as plain JSON."""
