@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from telzino_provider.exceptions import TelzinoApiError, TelzinoValidationError
 from telzino_provider.redaction import mask_phone
 from telzino_provider.statuses import CallStatus
+from telzino_provider.transport.retry import retries_until
 from telzino_provider.validation import require_statuses
 from telzino_provider.version_compat import (
     AirflowException,
@@ -196,10 +197,18 @@ class ErrorBudget:
         return True
 
 
-def poll_step(poll: Callable[[], Verdict], budget: ErrorBudget) -> Event | None:
-    """Look once: the final event, or None to keep waiting. Never raises for an API error."""
+def poll_step(
+    poll: Callable[[], Verdict], budget: ErrorBudget, deadline: float | None = None
+) -> Event | None:
+    """Look once: the final event, or None to keep waiting. Never raises for an API error.
+
+    :param deadline: the wait's deadline (epoch seconds): the look's transport retries stop before
+        a sleep that would pass it, so one look cannot outlast the wait (nor Airflow's deferral
+        timeout, only ``DEFER_GRACE`` later). The error they end with counts as a transient one.
+    """
     try:
-        verdict = poll()
+        with retries_until(deadline):
+            verdict = poll()
     except Exception as err:
         if budget.absorb(err):
             log.warning(
@@ -231,7 +240,7 @@ def poll_until_answered(
     ``max_consecutive_errors`` times ``poll_interval``.
     """
     while True:
-        event = poll_step(poll, budget)
+        event = poll_step(poll, budget, deadline)
         if event is not None or budget.count == 0:
             return event
         remaining = deadline - time.time()
@@ -256,7 +265,7 @@ def wait_on_worker(
     """Poll until done or ``deadline`` (epoch seconds); return the event a trigger would yield."""
     budget = ErrorBudget(max_errors)
     while True:
-        event = poll_step(poll, budget)
+        event = poll_step(poll, budget, deadline)
         if event is not None:
             return event
         remaining = deadline - time.time()
@@ -289,7 +298,7 @@ async def wait_in_trigger(
     if first_look_at is not None:
         await asyncio.sleep(max(0.0, min(first_look_at, deadline) - time.time()))
     while True:
-        event = await run_blocking(poll_step, poll, budget)
+        event = await run_blocking(poll_step, poll, budget, deadline)
         if event is not None:
             return event
         remaining = deadline - time.time()

@@ -287,3 +287,10 @@ def emulator_conn_env(monkeypatch: pytest.MonkeyPatch, emu: TelzinoEmulator, **e
     from tests.conftest import CONN_ENV, conn_json
 
     monkeypatch.setenv(CONN_ENV, conn_json(emu, **extra))
+
+
+def every_get_unavailable(monkeypatch: pytest.MonkeyPatch, emu: TelzinoEmulator) -> None:
+    """Every GET to ``emu`` answers 503 with ``Retry-After: 2``, under a connection that retries 5 times
+    with waits of up to 2 s: one look alone would take 10 s."""
+    emulator_conn_env(monkeypatch, emu, max_retries=5, max_retry_wait=2)
+    emu.fail_next(1000, 503, retry_after="2", method="GET")

@@ -456,7 +456,7 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
             # One look first: an adopted call may have finished already. Its error count goes to
             # the trigger, so a run of errors is counted as one.
             budget = ErrorBudget(self.max_consecutive_errors)
-            event = poll_step(poll, budget)
+            event = poll_step(poll, budget, deadline)
             if event is not None:
                 return resolve_event(event, CALL)
             self.defer(

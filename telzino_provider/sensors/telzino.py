@@ -104,7 +104,7 @@ class _TelzinoSensor(BaseSensorOperator):
             # One look on the worker first: a call that already finished needs no deferral. Its error
             # count goes to the trigger, so the run of errors is counted as one.
             budget = ErrorBudget(self.max_consecutive_errors)
-            event = poll_step(self.poll, budget)
+            event = poll_step(self.poll, budget, time.time() + self.timeout)
             if event is not None:
                 return self.execute_complete(context, event)
             looked_at = time.time()

@@ -21,7 +21,7 @@ from telzino_provider.exceptions import (
 )
 from telzino_provider.jsonbody import encode_json, json_problem
 from telzino_provider.transport.auth import ClientCredentialsToken, StaticToken, TokenSource
-from telzino_provider.transport.retry import RETRY_STATUSES, RetryPolicy
+from telzino_provider.transport.retry import RETRY_STATUSES, RetryPolicy, past_deadline
 from telzino_provider.validation import MAX_CONCURRENCY
 
 log = logging.getLogger(__name__)
@@ -131,7 +131,8 @@ class TelzinoTransport:
                 if retries >= budget:
                     raise _exhausted(method, path, retries, None, reason) from None
                 retries += 1
-                self._wait(method, path, retries, budget, reason, None)
+                delay = self._retry_delay(method, path, retries, None, reason)
+                self._wait(method, path, retries, budget, reason, delay)
                 continue
             log.debug(
                 "Telzino API %s %s -> %s in %.0f ms",
@@ -155,8 +156,10 @@ class TelzinoTransport:
             if retries >= budget:
                 raise _exhausted(method, path, retries, status, _error_detail(response), response.text)
             retries += 1
-            retry_after = response.headers.get("Retry-After")
-            paused = self._wait(method, path, retries, budget, f"HTTP {status}", retry_after, status == 429)
+            delay = self._retry_delay(
+                method, path, retries, status, _error_detail(response), response.headers.get("Retry-After")
+            )
+            paused = self._wait(method, path, retries, budget, f"HTTP {status}", delay, status == 429)
             honoured = max(honoured, paused)
 
     def _prepare(
@@ -183,6 +186,30 @@ class TelzinoTransport:
         settings = self.session.merge_environment_settings(request.url, {}, None, None, None)
         return {"timeout": self._timeout, "allow_redirects": True, **settings}
 
+    def _retry_delay(
+        self,
+        method: str,
+        path: str,
+        retry: int,
+        status: int | None,
+        reason: str,
+        retry_after: str | None = None,
+    ) -> float:
+        """Seconds to sleep before retry ``retry``; raises instead when that sleep would end past the
+        deadline of the wait this request looks for (see :func:`retries_until`)."""
+        delay = self.policy.delay(retry, retry_after)
+        deadline = past_deadline(delay)
+        if deadline is not None:
+            last = f"HTTP {status}" if status is not None else reason
+            raise TelzinoApiError(
+                method,
+                path,
+                status,
+                f"stopped after {retry} attempts: the next retry, in {delay:.1f} s, would come after "
+                f"the wait's deadline; last result: {last} ({reason})",
+            )
+        return delay
+
     def _wait(
         self,
         method: str,
@@ -190,14 +217,12 @@ class TelzinoTransport:
         retry: int,
         budget: int,
         reason: str,
-        retry_after: str | None,
+        delay: float,
         rate_limited: bool = False,
     ) -> float:
-        """Sleep before retry ``retry``; after a 429, make every thread of this transport wait too.
-
-        Returns the end of the shared pause this started (0 if none).
+        """Sleep ``delay`` before retry ``retry``; after a 429, make every thread of this transport
+        wait too. Returns the end of the shared pause this started (0 if none).
         """
-        delay = self.policy.delay(retry, retry_after)
         log.warning(
             "Telzino API %s %s: %s; retry %d of %d in %.1f s", method, path, reason, retry, budget, delay
         )

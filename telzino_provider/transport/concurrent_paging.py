@@ -61,6 +61,7 @@ than that is cut into more slices, which costs one more request per slice.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import threading
@@ -127,7 +128,8 @@ class PagePool:
         self._extra -= _beyond_reserved(held) - _beyond_reserved(held - count)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        return self._executor.submit(fn, *args)
+        # In the submitter's context: a wait's deadline for its look's retries reaches every page.
+        return self._executor.submit(contextvars.copy_context().run, fn, *args)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)

@@ -3,12 +3,39 @@
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
 #: Statuses worth another try: rate limiting and the gateway/server errors that pass.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+#: The deadline (epoch seconds) of the wait whose look is being sent, if any: a context variable, so
+#: each thread's (and each trigger's) look has its own, without passing it through every API method.
+_LOOK_DEADLINE: ContextVar[float | None] = ContextVar("telzino_look_deadline", default=None)
+
+
+@contextmanager
+def retries_until(deadline: float | None) -> Iterator[None]:
+    """Within this block no retry is started whose sleep would end past ``deadline`` (epoch seconds):
+    the wait's own deadline ends the look, instead of retries that outlast it. None: no limit."""
+    token = _LOOK_DEADLINE.set(deadline)
+    try:
+        yield
+    finally:
+        _LOOK_DEADLINE.reset(token)
+
+
+def past_deadline(delay: float) -> float | None:
+    """The deadline a retry after ``delay`` seconds would pass, or None when it may be made."""
+    deadline = _LOOK_DEADLINE.get()
+    if deadline is not None and time.time() + delay >= deadline:
+        return deadline
+    return None
 
 
 @dataclass(frozen=True)

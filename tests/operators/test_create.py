@@ -19,6 +19,7 @@ from tests.airflow_helpers import (
     FakeTI,
     defers,
     emulator_conn_env,
+    every_get_unavailable,
     execute_deferred,
     logged_lines,
     make_context,
@@ -475,3 +476,17 @@ def test_an_uncertain_create_fails_without_retries_and_a_clear_adopts_the_late_c
     assert ti_states(again) == {("place_call", -1): ("success", 2)}
     assert posts(telzino_conn) == 1 and len(telzino_conn.calls()) == 1
     assert xcom(again, "place_call", "call_id") == call["id"]
+
+
+def test_the_worker_wait_stops_retrying_at_its_deadline(
+    emulator: TelzinoEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    every_get_unavailable(monkeypatch, emulator)
+    op = create_op(emulator, wait_for_completion=True, timeout=3, poll_interval=1, max_consecutive_errors=5)
+    started = time.monotonic()
+
+    with pytest.raises(AirflowFailException, match="Timed out waiting"):
+        op.execute(make_context())
+
+    assert emulator.count_requests("POST") == 1 and emulator.count_requests("GET") <= 3
+    assert time.monotonic() - started < 6

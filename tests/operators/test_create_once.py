@@ -189,14 +189,9 @@ def _raise_terminated(signum: int, frame: object) -> None:
 def test_a_sigterm_while_waiting_is_final_and_names_the_call(telzino_conn: TelzinoEmulator) -> None:
     telzino_conn.listing_delay = LISTING_DELAY  # a retry would not find the call and would dial
     ti = FakeTI()  # no task state store, as before Airflow 3.3
+    waits = {"wait_for_completion": True, "deferrable": False, "poll_interval": 0.2, "timeout": 60}
     op = TelzinoCreateOutboundCallOperator(
-        task_id="place_call",
-        agent_id=telzino_conn.agent_id,
-        to_number=OUTCOME_NUMBERS["completed"],
-        wait_for_completion=True,
-        deferrable=False,
-        poll_interval=0.2,
-        timeout=60,
+        task_id="place_call", agent_id=telzino_conn.agent_id, to_number=OUTCOME_NUMBERS["completed"], **waits
     )
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     timer = _sigterm_in(1.0)

@@ -21,6 +21,7 @@ from telzino_provider.version_compat import (
 from tests.airflow_helpers import (
     defers,
     emulator_conn_env,
+    every_get_unavailable,
     execute_deferred,
     make_context,
     run_dag,
@@ -382,3 +383,18 @@ def test_worker_look_and_trigger_share_one_error_count(
             call_sensor(emulator, call["id"], deferrable=deferrable, max_consecutive_errors=2), make_context()
         )
     assert emulator.count_requests("GET") == 3
+
+
+def test_a_poke_stops_retrying_at_the_sensors_deadline(
+    emulator: TelzinoEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call = emulator.add_call()  # frozen clock: stays queued
+    every_get_unavailable(monkeypatch, emulator)
+    sensor = call_sensor(emulator, call["id"], timeout=3, poke_interval=1, max_consecutive_errors=5)
+    started = time.monotonic()
+
+    with pytest.raises(AirflowSensorTimeout):
+        sensor.execute(make_context())
+
+    assert emulator.count_requests("GET") <= 3
+    assert time.monotonic() - started < 6

@@ -17,7 +17,7 @@ from telzino_provider.exceptions import (
     TelzinoRequestNotSentError,
 )
 from telzino_provider.transport import TelzinoTransport
-from telzino_provider.transport.retry import RetryPolicy, parse_retry_after
+from telzino_provider.transport.retry import RetryPolicy, parse_retry_after, retries_until
 
 
 class Sleeps(list):
@@ -323,3 +323,26 @@ def test_json_body_is_sent_as_utf8(emulator):
     assert post.body["metadata"] == {"note": note} and created["status"] == "queued"
     assert post.headers["Content-Type"] == "application/json"
     assert int(post.headers["Content-Length"]) < 9100  # UTF-8, not 18 KB of \\u escapes
+
+
+def test_no_retry_starts_that_would_end_past_the_looks_deadline(emulator):
+    sleeps = Sleeps()
+    emulator.fail_next(10, status=503, retry_after="3")
+    transport = transport_for(emulator, sleep=sleeps)
+    with retries_until(time.time() + 2), pytest.raises(TelzinoApiError) as err:
+        transport.get(agents_path(emulator))
+    assert "the next retry, in 3.0 s, would come after the wait's deadline" in str(err.value)
+    assert "stopped after 1 attempts" in str(err.value) and err.value.status_code == 503
+    assert emulator.count_requests() == 1 and sleeps == []
+
+
+def test_retries_that_end_before_the_deadline_are_made(emulator):
+    sleeps = Sleeps()  # records instead of sleeping: the clock does not move
+    emulator.fail_next(2, status=503, retry_after="3")
+    with retries_until(time.time() + 10):
+        transport_for(emulator, sleep=sleeps).get(agents_path(emulator))
+    assert sleeps == [3.0, 3.0] and emulator.count_requests() == 3
+    # outside the block, no deadline is left behind
+    emulator.fail_next(1, status=503, retry_after="30")
+    transport_for(emulator, sleep=sleeps, max_retry_wait=60.0).get(agents_path(emulator))
+    assert sleeps[-1] == 30.0

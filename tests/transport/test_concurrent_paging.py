@@ -25,6 +25,7 @@ from telzino_provider.transport.concurrent_paging import (
     slice_starts,
 )
 from telzino_provider.transport.paging import iter_newest_first
+from telzino_provider.transport.retry import past_deadline, retries_until
 
 T0 = datetime(2026, 6, 11, 12, 0, tzinfo=timezone.utc)
 
@@ -323,3 +324,15 @@ def test_streams_sharing_a_pool_share_one_memory_budget(workers, streams):
         pool.close()
     assert yielded == 1000 * streams
     assert math.ceil(most_held / page_size) <= MAX_BUFFERED_PAGES + 2 * streams, most_held / page_size
+
+
+def test_pages_are_read_under_the_submitters_look_deadline():
+    # A wait's deadline for its look's retries must reach the pool's threads, not only the caller's.
+    pool = PagePool(2)
+    try:
+        with retries_until(time.time() + 5):
+            inside = pool.submit(past_deadline, 10.0).result()
+        outside = pool.submit(past_deadline, 10.0).result()
+    finally:
+        pool.close()
+    assert inside is not None and outside is None

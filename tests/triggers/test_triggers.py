@@ -11,7 +11,7 @@ import pytest
 from telzino_provider.emulator import OUTCOME_NUMBERS, TelzinoEmulator
 from telzino_provider.triggers.telzino import TelzinoCompletedCallsTrigger, TelzinoOutboundCallTrigger
 from telzino_provider.windows import CallWindow
-from tests.airflow_helpers import emulator_conn_env, roundtrip, run_trigger
+from tests.airflow_helpers import emulator_conn_env, every_get_unavailable, roundtrip, run_trigger
 
 SUCCESS = ["completed"]
 FAILURE = ["no_answer", "busy", "failed"]
@@ -247,3 +247,22 @@ def test_completed_calls_trigger_keeps_its_first_look_at(telzino_conn: TelzinoEm
     )
 
     assert roundtrip(trigger).serialize()[1]["first_look_at"] == 1_799_999_000.25
+
+
+def test_call_trigger_stops_a_looks_retries_at_its_deadline(
+    emulator: TelzinoEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    call = emulator.add_call()  # frozen clock: stays queued
+    every_get_unavailable(monkeypatch, emulator)
+    started = time.monotonic()
+
+    event = run_trigger(
+        call_trigger(
+            emulator, call["id"], end_time=time.time() + 3, poll_interval=1, max_consecutive_errors=5
+        )
+    )
+
+    assert event["status"] == "timeout"
+    # a retry only while it starts before the deadline: at 0 s and 2 s, then one look at 3 s
+    assert emulator.count_requests("GET") <= 3
+    assert time.monotonic() - started < 6
