@@ -515,8 +515,10 @@ class _AfterCreate:
             return
         call = f"Telzino call {self.call_id}" if self.call_id else "The Telzino call (see the call_id XCom)"
         sensor = f"TelzinoOutboundCallSensor(agent_id={self.agent_id!r}, call_id={self.call_id!r})"
+        # Airflow's own stops say little by their text alone ("Timeout, PID: 4102"): name them.
+        why = str(err) if isinstance(err, Exception) else f"{type(err).__name__}: {err}"
         raise AirflowFailException(
-            f"{call} WAS PLACED (the API accepted the create), then this try failed: {err}. The task "
+            f"{call} WAS PLACED (the API accepted the create), then this try failed: {why}. The task "
             "fails without retries, because a retry cannot know the call and could dial again (this "
             f"Airflow keeps no state across tries). To wait for the call's outcome, run {sensor}; "
             "clearing this task looks for the call before dialling"

@@ -8,11 +8,13 @@ create sent from the test itself, then a retry of the operator.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -22,9 +24,11 @@ from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.operators.telzino import TelzinoCreateOutboundCallOperator
 from telzino_provider.version_compat import (
     AIRFLOW_V_3_0_PLUS,
+    AIRFLOW_V_3_1_PLUS,
     AIRFLOW_V_3_3_PLUS,
     AirflowFailException,
     AirflowTaskTerminated,
+    AirflowTaskTimeout,
 )
 from tests.airflow_helpers import FakeTI, make_context, run_dag, ti_states, xcom
 
@@ -174,40 +178,57 @@ def test_an_execution_timeout_while_waiting_does_not_dial_again(slow_listing: Te
         assert place_call_try(dag_run) == ("failed", 3)  # every retry waited on the same call
 
 
-def _sigterm_in(seconds: float) -> threading.Timer:
-    """SIGTERM to this process in ``seconds``, as a worker shut down during a deploy gets."""
-    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGTERM))
-    timer.start()
-    return timer
-
-
 def _raise_terminated(signum: int, frame: object) -> None:
     # What Airflow 2's task instance installs for SIGTERM around execute().
     raise AirflowTaskTerminated("Task received SIGTERM signal")
 
 
-def test_a_sigterm_while_waiting_is_final_and_names_the_call(telzino_conn: TelzinoEmulator) -> None:
+@contextlib.contextmanager
+def _sigterm_in(seconds: float) -> Iterator[None]:
+    """SIGTERM to this process in ``seconds``, as a worker shut down during a deploy gets."""
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGTERM))
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _execution_timeout(seconds: float) -> contextlib.AbstractContextManager[None]:
+    """Airflow's own timeout, which the task runner puts around execute() for execution_timeout."""
+    if AIRFLOW_V_3_1_PLUS:
+        from airflow.sdk.execution_time.timeout import timeout
+    else:
+        from airflow.utils.timeout import timeout  # type: ignore[no-redef]
+    return timeout(seconds)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize(
+    ("stop", "raised"),
+    [(_execution_timeout, AirflowTaskTimeout), (_sigterm_in, AirflowTaskTerminated)],
+    ids=["execution_timeout", "sigterm"],
+)
+def test_a_base_exception_while_waiting_is_final_and_names_the_call(
+    telzino_conn: TelzinoEmulator, stop: Callable[[float], Any], raised: type[BaseException]
+) -> None:
     telzino_conn.listing_delay = LISTING_DELAY  # a retry would not find the call and would dial
     ti = FakeTI()  # no task state store, as before Airflow 3.3
     waits = {"wait_for_completion": True, "deferrable": False, "poll_interval": 0.2, "timeout": 60}
     op = TelzinoCreateOutboundCallOperator(
         task_id="place_call", agent_id=telzino_conn.agent_id, to_number=OUTCOME_NUMBERS["completed"], **waits
     )
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    timer = _sigterm_in(1.0)
-    try:
-        with pytest.raises(AirflowFailException) as info:
-            op.execute(make_context(ti))
-    finally:
-        timer.cancel()
-        signal.signal(signal.SIGTERM, previous)
+
+    with pytest.raises(AirflowFailException) as info, stop(1.0):
+        op.execute(make_context(ti))
 
     (call,) = telzino_conn.calls()
     assert posts(telzino_conn) == 1
     message = str(info.value)
-    assert "WAS PLACED" in message and "SIGTERM" in message
+    assert "WAS PLACED" in message and f"this try failed: {raised.__name__}: " in message
     assert f"TelzinoOutboundCallSensor(agent_id='{telzino_conn.agent_id}', call_id='{call['id']}')" in message
-    assert isinstance(info.value.__cause__, AirflowTaskTerminated)
+    assert isinstance(info.value.__cause__, raised)
 
 
 @pytest.mark.parametrize("value", [-1, None, "60", float("nan"), timedelta(seconds=-1)])
