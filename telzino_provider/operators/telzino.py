@@ -107,7 +107,8 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
       with ``created_after="{{ data_interval_start }}"`` and
       ``created_before="{{ data_interval_end }}"`` deliver every finished call exactly once, also one
       created in one interval and finished in the next (as long as no call lasts longer than
-      ``lookback``). Use this for catchup-safe scheduled pulls.
+      ``lookback``, and the API lists each call before its window is read: see ``settle``). Use
+      this for catchup-safe scheduled pulls.
 
     ``use_data_interval=True`` takes the bounds from the DAG run instead (leave ``created_after`` and
     ``created_before`` unset): its data interval; for a run without one (a manual run on Airflow 3)
