@@ -105,6 +105,16 @@ def scheduler_errors(h: Harness, dag_ids: list[str], limit: int = 5) -> str:
     return "".join(f"\n    scheduler: {line}" for line in lines[-limit:])
 
 
+def executor_successes(h: Harness, dag_id: str) -> int:
+    """How many executor events with state success the scheduler has logged for ``dag_id``'s tasks
+    (a deferring task's process ends with one, as does a finished task)."""
+    log = h.deployment.procs.log_dir / "scheduler.log"
+    if not log.exists():
+        return 0
+    marker = f"Received executor event with state success for task instance TaskInstanceKey(dag_id='{dag_id}'"
+    return log.read_text(errors="replace").count(marker)
+
+
 # -- 2 ------------------------------------------------------------------------------------------
 def example_variant(name: str, replacements: dict[str, str]) -> str:
     """The source of ``example_dags/<name>.py`` with each ``old`` replaced by ``new`` exactly once."""
@@ -251,11 +261,14 @@ def campaign(h: Harness) -> dict[str, Any]:
     # Calls last minutes in real life. With the fast clock a call could end within a second of its
     # task deferring, before the scheduler has processed the deferral, and Airflow then fails the task
     # ("finished with state success, but the task instance's state attribute is queued"). The clock
-    # stands still until all 100 wait, as real calls would still be ringing.
+    # stands still until all 100 wait, as real calls would still be ringing, and until the scheduler
+    # has taken in the executor's event for each deferring process: a task shows as deferred in the
+    # database seconds before a busy scheduler has processed that event.
     h.emulator.speed = 0
     run_id = api.trigger(CAMPAIGN, run_id="e2e_campaign")
     count = "SELECT count(*) FROM task_instance WHERE dag_id = %s AND run_id = %s AND state = 'deferred'"
     _until(lambda: h.deployment.metastore_value(count, (CAMPAIGN, run_id)) == 100, "100 deferred", 1200)
+    _until(lambda: executor_successes(h, CAMPAIGN) >= 100, "the scheduler to see 100 deferrals", 300)
     all_deferred = round(time.monotonic() - started, 1)
     h.emulator.speed = FAST
     state = api.wait_runs(CAMPAIGN, [run_id], timeout=1200)[run_id]

@@ -12,7 +12,11 @@ Two kinds of window:
     bound the chosen field). Calls are scanned from ``created_after - lookback`` because a call that
     ends in this window may have been created in an earlier one. Consecutive data-interval windows
     therefore deliver every finished call exactly once, provided no call lasts longer than
-    ``lookback`` from creation to its end. Only finished calls have ``ended_at``.
+    ``lookback`` from creation to its end and the API lists each call before its window is read. Only finished calls have ``ended_at``.
+
+Either kind relies on the API listing a call by the time its window is read: a call listed only
+after that is outside the next window too. ``settle`` (the list operator, the transfer) makes a run
+wait until its window ended that long ago before it reads (see :func:`settle_window`).
 
 The bounds come from the caller (``created_after`` / ``created_before``) or from the DAG run
 (:func:`run_interval`): its data interval, or for a run without one (a manual run on Airflow 3, a run
@@ -22,9 +26,10 @@ run's ``run_after``, or else a ``fallback_interval`` ending at ``run_after``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from telzino_provider.exceptions import TelzinoValidationError
@@ -50,6 +55,8 @@ DEFAULT_LOOKBACK = timedelta(hours=6)
 #: Above this many calls in one XCom, warn about its size and about dynamic task mapping's cap.
 LARGE_RESULT = 10_000
 EXPLICIT_REASON = "created_after/created_before as given"  # a window the task was handed
+#: The longest ``settle``: a task that holds a worker slot longer than this should run later instead.
+MAX_SETTLE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -276,6 +283,41 @@ def check_window_arguments(task: Any) -> None:
         task.max_calls = require_max_calls(task.max_calls)
     if hasattr(task, "max_concurrency"):
         require_int_range("max_concurrency", task.max_concurrency, 1, MAX_CONCURRENCY)
+    if hasattr(task, "settle"):
+        task.settle = require_settle(task.settle)
+
+
+def require_settle(value: object) -> timedelta:
+    """``settle``: a timedelta or seconds, from zero to :data:`MAX_SETTLE`."""
+    settle = require_duration("settle", value)
+    if settle > MAX_SETTLE:
+        raise TelzinoValidationError(
+            "settle", f"{value!r} is more than {MAX_SETTLE}; schedule the DAG later instead of waiting"
+        )
+    return settle
+
+
+def settle_window(window: CallWindow, settle: timedelta | float, log: Any, sleep: Any = time.sleep) -> float:
+    """Wait until ``window`` ended at least ``settle`` ago, so calls the API lists late are listed.
+
+    A window read right at its end misses a call that ended (or was created) inside it but is listed
+    a moment later, and the next window excludes that call by its time: it is lost. Returns the seconds
+    waited (0 for a window without an end, ``settle`` zero, or a window that ended long enough ago).
+
+    :param window: the window about to be read.
+    :param settle: how long after the window's end to read it (timedelta or seconds).
+    :param log: the task's logger.
+    :param sleep: what waits (the tests pass their own clock).
+    """
+    settle = require_settle(settle)
+    if window.end is None or settle <= timedelta(0):
+        return 0.0
+    wait = (window.end + settle - datetime.now(timezone.utc)).total_seconds()
+    if wait <= 0:
+        return 0.0
+    log.info("The window ended less than settle=%s ago: waiting %.0f s before reading it", settle, wait)
+    sleep(wait)
+    return wait
 
 
 def describe_window(window: CallWindow, interval: RunInterval | None) -> str:

@@ -94,6 +94,7 @@ ARGUMENTS: list[tuple[tuple[str, ...], str, list[Any], dict[str, Any]]] = [
     (WINDOWED, "fallback_interval", POSITIVE_DURATION + TOO_LONG, {"use_data_interval": True}),
     (WINDOWED, "fields", FIELDS, {}),
     (("list", "transfer"), "max_concurrency", CONCURRENCY, {}),
+    (("list", "transfer"), "settle", [*DURATION, timedelta(hours=2)], {}),
     (("list",), "max_calls", OPTIONAL_POSITIVE, {}),
     (("calls_sensor", "calls_trigger"), "min_calls", POSITIVE, {}),
     (("calls_trigger",), "fields", FIELDS, {}),

@@ -72,6 +72,7 @@ from telzino_provider.windows import (
     check_window_arguments,
     describe_window,
     list_window,
+    settle_window,
     window_for_task,
     window_xcom,
 )
@@ -107,7 +108,8 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
       with ``created_after="{{ data_interval_start }}"`` and
       ``created_before="{{ data_interval_end }}"`` deliver every finished call exactly once, also one
       created in one interval and finished in the next (as long as no call lasts longer than
-      ``lookback``). Use this for catchup-safe scheduled pulls.
+      ``lookback``, and the API lists each call before its window is read: see ``settle``). Use
+      this for catchup-safe scheduled pulls.
 
     ``use_data_interval=True`` takes the bounds from the DAG run instead (leave ``created_after`` and
     ``created_before`` unset): its data interval; for a run without one (a manual run on Airflow 3)
@@ -133,6 +135,9 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
     :param fields: keep only these keys of each call, e.g. ``["id", "status", "transcript_id"]``.
     :param max_concurrency: requests in flight at once, 1 (default) to 16: the same calls in the
         same order, sooner. For first loads and backfills; see docs/concurrent-paging.md.
+    :param settle: read the window only once it ended this long ago (timedelta or seconds, 0 to 1
+        hour; default 0): for an API that lists a call late, which consecutive windows would
+        otherwise both miss. See docs/operators.md, "Calls the API lists late".
     :param telzino_conn_id: the Airflow connection id (templated).
     """
 
@@ -158,6 +163,7 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
         max_calls: int | None = None,
         fields: Sequence[str] | None = None,
         max_concurrency: int = 1,
+        settle: timedelta | float = timedelta(0),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -172,6 +178,7 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
         self.max_calls = max_calls
         self.fields = fields
         self.max_concurrency = max_concurrency
+        self.settle = settle
         check_window_arguments(self)
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
@@ -179,6 +186,7 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
         window, interval = window_for_task(context, self)
         self.log.info("%s", describe_window(window, interval))
         context["ti"].xcom_push(key="window", value=window_xcom(window, interval))
+        settle_window(window, self.settle, self.log)
         try:
             calls = list_window(
                 self.hook,

@@ -46,6 +46,7 @@ from telzino_provider.windows import (
     describe_window,
     iter_window,
     require_fields,
+    settle_window,
     trim,
     window_for_task,
 )
@@ -99,6 +100,8 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         context, errors and transcripts).
     :param max_concurrency: list pages read at once (1-16, default 1: one after another); the same
         lines in the same order, for first loads and backfills (docs/concurrent-paging.md).
+    :param settle: land the window only once it ended this long ago (timedelta or seconds, 0 to 1
+        hour; default 0), for an API that lists a call late; see docs/transfers.md.
     :param telzino_conn_id: the Airflow connection id (templated).
     """
 
@@ -131,6 +134,7 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         recordings_destination: str | ObjectStoragePath | None = None,
         redact: bool = False,
         max_concurrency: int = 1,
+        settle: timedelta | float = timedelta(0),
         telzino_conn_id: str = TelzinoHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
@@ -153,6 +157,7 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         self.recordings_destination = recordings_destination
         self.redact = require_bool("redact", redact)
         self.max_concurrency = max_concurrency
+        self.settle = settle
         self.telzino_conn_id = require_name("telzino_conn_id", telzino_conn_id)
         check_window_arguments(self)
 
@@ -167,6 +172,7 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         workers = require_int_range("max_concurrency", self.max_concurrency, 1, MAX_CONCURRENCY)
         destination = require_path("destination", name_for_window("destination", self.destination, window))
         folder = self._recordings_folder(destination, window) if self.include_recordings else None
+        settle_window(window, self.settle, self.log)
         try:
             result = self._land(agent, window, fields, destination, folder, workers)
         finally:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import runpy
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from telzino_provider.emulator import TelzinoEmulator
+from telzino_provider.emulator import OUTCOME_NUMBERS, TelzinoEmulator
 from telzino_provider.exceptions import TelzinoApiError, TelzinoValidationError
+from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.operators.telzino import (
     TelzinoGetOutboundCallOperator,
     TelzinoListOutboundCallsOperator,
 )
 from telzino_provider.timeutil import parse_api_timestamp
+from telzino_provider.windows import CallWindow, settle_window
 from tests.airflow_helpers import (
     DAGS_DIR,
     count_logged,
@@ -236,3 +239,59 @@ def test_ended_at_windows_deliver_every_finished_call_exactly_once(
     for dr in runs:
         listed = xcom(dr, "finished_calls")
         assert xcom(dr, "completed_calls") == [c for c in listed if c["status"] == "completed"]
+
+
+# -- calls the API lists late -------------------------------------------------------------------
+
+
+def test_settle_delivers_a_call_listed_after_its_window_ended(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call that failed inside window 1 but is listed only after window 1's end: read at once,
+    window 1 misses it and window 2 excludes it by its ended_at; with ``settle`` window 1 has it."""
+    from tests.conftest import CONN_ENV, conn_json
+
+    # Emulated time runs with real time, so a window's end is as near as a scheduled run sees it.
+    with TelzinoEmulator(speed=1.0, start_time=datetime.now(timezone.utc)) as emu:
+        monkeypatch.setenv(CONN_ENV, conn_json(emu))
+        emu.listing_delay = 6.0  # longer than the failed call lasts (5 s)
+        placed = TelzinoHook().create_outbound_call(emu.agent_id, OUTCOME_NUMBERS["failed"])
+        start = created(placed)
+        boundary = start + timedelta(seconds=5.5)  # after the call ended, before it is listed
+
+        def window(after: datetime, before: datetime, settle: float) -> list[str]:
+            task = list_op(
+                emu, window_field="ended_at", created_after=after, created_before=before, settle=settle
+            )
+            return [call["id"] for call in task.execute(make_context())]
+
+        time.sleep(max(0.0, (boundary - datetime.now(timezone.utc)).total_seconds()))  # a run at the end
+        first = window(start - timedelta(minutes=1), boundary, settle=2)
+        second = window(boundary, boundary + timedelta(minutes=1), settle=0)
+        record = next(call for call in emu.calls() if call["id"] == placed["id"])
+
+    assert ended(record) is not None and ended(record) < boundary  # it ended in window 1
+    assert (placed["id"] in first, placed["id"] in second) == (True, False)
+
+
+def test_settle_waits_only_for_a_window_that_ended_less_than_settle_ago() -> None:
+    now = datetime.now(timezone.utc)
+    waits: list[float] = []
+    log = logging.getLogger("test")
+
+    def window(end: datetime | None) -> CallWindow:
+        return CallWindow.build(
+            status=None,
+            window_field="created_at",
+            created_after=now - timedelta(hours=1),
+            created_before=end,
+            lookback=timedelta(0),
+        )
+
+    assert settle_window(window(now - timedelta(seconds=10)), timedelta(minutes=1), log, waits.append) > 0
+    assert waits and 45 <= waits[0] <= 50
+    assert (
+        settle_window(window(now - timedelta(hours=1, minutes=-59)), timedelta(minutes=1), log, waits.append)
+        == 0
+    )
+    assert settle_window(window(now), timedelta(0), log, waits.append) == 0
+    assert settle_window(window(None), timedelta(minutes=1), log, waits.append) == 0
+    assert len(waits) == 1

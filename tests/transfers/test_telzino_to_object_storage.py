@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -563,3 +564,18 @@ def test_the_outlet_of_an_object_storage_path_with_placeholders_is_its_folder() 
     path = ObjectStoragePath("file:///data/hourly/calls_{window_start}.jsonl", conn_id="local_files")
     asset = destination_asset(path)
     assert asset is not None and asset.uri == Asset("file:///data/hourly").uri
+
+
+def test_settle_lands_a_window_only_once_it_ended_that_long_ago(
+    telzino_conn: TelzinoEmulator, tmp_path: Path
+) -> None:
+    """The same rule as the list operator's (tests/operators/test_list_get.py has the late call)."""
+    end = datetime.now(timezone.utc)
+    began = time.monotonic()
+
+    result = land_directly(
+        telzino_conn, f"file://{tmp_path}/calls.jsonl", end - timedelta(hours=1), end, settle=1.5
+    )
+
+    assert time.monotonic() - began >= 1.4  # it waited for the window to settle before reading
+    assert result["calls"] == 0 and (tmp_path / "calls.jsonl").exists()
