@@ -12,7 +12,8 @@ Two kinds of window:
     bound the chosen field). Calls are scanned from ``created_after - lookback`` because a call that
     ends in this window may have been created in an earlier one. Consecutive data-interval windows
     therefore deliver every finished call exactly once, provided no call lasts longer than
-    ``lookback`` from creation to its end and the API lists each call before its window is read. Only finished calls have ``ended_at``.
+    ``lookback`` from creation to its end and the API lists each call before its window is read.
+    Only finished calls have ``ended_at``.
 
 Either kind relies on the API listing a call by the time its window is read: a call listed only
 after that is outside the next window too. ``settle`` (the list operator, the transfer) makes a run
