@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from telzino_provider.exceptions import TelzinoApiError, TelzinoValidationError
+from telzino_provider.exceptions import MAX_ERROR_CHARS, TelzinoApiError, TelzinoValidationError, quoted
 from telzino_provider.redaction import mask_phone
 from telzino_provider.statuses import CallStatus
 from telzino_provider.validation import require_statuses
@@ -126,7 +126,7 @@ def failure_message(record: dict[str, Any], success: Collection[CallStatus] = ()
     wanted = ", ".join(sorted(s.value for s in success)) or "none"
     return (
         f"Telzino call {record.get('id')} to {mask_phone(record.get('to_number'))} ended with status "
-        f"{record.get('status')!r} (error: {record.get('error')!r}, "
+        f"{record.get('status')!r} (error: {quoted(repr(record.get('error')))}, "
         f"sip_status_code: {record.get('sip_status_code')!r}); waiting for: {wanted}"
     )
 
@@ -203,11 +203,14 @@ def poll_step(poll: Callable[[], Verdict], budget: ErrorBudget) -> Event | None:
     except Exception as err:
         if budget.absorb(err):
             log.warning(
-                "Transient error %d of %d tolerated, still waiting: %s", budget.count, budget.limit, err
+                "Transient error %d of %d tolerated, still waiting: %s",
+                budget.count,
+                budget.limit,
+                quoted(err, MAX_ERROR_CHARS),
             )
             return None
         reason = "too many consecutive errors" if is_transient(err) else "error"
-        return {"status": ERROR, "message": f"Stopped waiting ({reason}): {err}"}
+        return {"status": ERROR, "message": f"Stopped waiting ({reason}): {quoted(err, MAX_ERROR_CHARS)}"}
     budget.count = 0
     return verdict.to_event() if verdict.done else None
 
@@ -304,7 +307,7 @@ async def wait_in_trigger(
 def validate_event(event: object, payload_key: str) -> Event:
     """The event if it has the documented shape; otherwise an AirflowException saying what is wrong."""
     if not isinstance(event, dict):
-        raise AirflowException(f"Expected a Telzino trigger event (a dict), got {event!r}")
+        raise AirflowException(f"Expected a Telzino trigger event (a dict), got {quoted(repr(event))}")
     status = event.get("status")
     if status not in EVENT_STATUSES:
         raise AirflowException(

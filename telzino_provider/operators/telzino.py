@@ -26,8 +26,10 @@ from telzino_provider.correlation import (
     with_key,
 )
 from telzino_provider.exceptions import (
+    MAX_ERROR_CHARS,
     TelzinoApiError,
     TelzinoCallMayHaveBeenPlacedError,
+    quoted,
 )
 from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.redaction import mask_phone
@@ -509,8 +511,9 @@ class _AfterCreate:
             return
         call = f"Telzino call {self.call_id}" if self.call_id else "The Telzino call (see the call_id XCom)"
         sensor = f"TelzinoOutboundCallSensor(agent_id={self.agent_id!r}, call_id={self.call_id!r})"
+        failed = quoted(err, MAX_ERROR_CHARS)
         raise AirflowFailException(
-            f"{call} WAS PLACED (the API accepted the create), then this try failed: {err}. The task "
+            f"{call} WAS PLACED (the API accepted the create), then this try failed: {failed}. The task "
             "fails without retries, because a retry cannot know the call and could dial again (this "
             f"Airflow keeps no state across tries). To wait for the call's outcome, run {sensor}; "
             "clearing this task looks for the call before dialling"

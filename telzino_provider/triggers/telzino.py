@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from typing import Any
 
+from telzino_provider.exceptions import MAX_ERROR_CHARS, quoted
 from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.validation import (
     require_count,
@@ -100,7 +101,9 @@ class _TelzinoPollingTrigger(BaseTrigger):
         try:
             connection = await aget_connection(self.telzino_conn_id)
         except Exception as err:  # not found, or the supervisor could not be asked: end the wait
-            yield TriggerEvent({"status": ERROR, "message": f"Stopped waiting (error): {err}"})
+            yield TriggerEvent(
+                {"status": ERROR, "message": f"Stopped waiting (error): {quoted(err, MAX_ERROR_CHARS)}"}
+            )
             return
         hook = TelzinoHook(telzino_conn_id=self.telzino_conn_id, connection=connection)
         try:
