@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
+from telzino_provider.event_records import CALL, CALLS, IDS
 from telzino_provider.exceptions import MAX_ERROR_CHARS, TelzinoApiError, TelzinoValidationError, quoted
 from telzino_provider.redaction import mask_phone
 from telzino_provider.statuses import CallStatus
@@ -50,9 +51,6 @@ FAILURE = "failure"
 TIMEOUT = "timeout"
 ERROR = "error"
 EVENT_STATUSES = frozenset({SUCCESS, FAILURE, TIMEOUT, ERROR})
-#: The payload key of each event kind.
-CALL = "call"
-CALLS = "calls"
 
 #: Consecutive transient failures (each already retried by the transport) tolerated before giving up.
 DEFAULT_MAX_CONSECUTIVE_ERRORS = 5
@@ -134,12 +132,13 @@ def failure_message(record: dict[str, Any], success: Collection[CallStatus] = ()
 def evaluate_completed_calls(
     calls: list[dict[str, Any]], min_calls: int, fields: Sequence[str] | None = None
 ) -> Verdict:
-    """Done once at least ``min_calls`` calls matched; the payload is all of them, trimmed to ``fields``."""
+    """Done once at least ``min_calls`` calls matched; the payload is all of them, trimmed to ``fields``,
+    and their ids (which ``fields`` may leave out), so a masked event can be read back by id."""
     if len(calls) >= min_calls:
         return Verdict(
             "success",
             f"{len(calls)} Telzino calls match (needed {min_calls})",
-            {CALLS: [trim(call, fields) for call in calls]},
+            {CALLS: [trim(call, fields) for call in calls], IDS: [call.get("id") for call in calls]},
         )
     return Verdict("waiting", f"{len(calls)} of {min_calls} Telzino calls so far")
 

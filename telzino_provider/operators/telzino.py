@@ -25,6 +25,7 @@ from telzino_provider.correlation import (
     remember_call,
     with_key,
 )
+from telzino_provider.event_records import restore_event
 from telzino_provider.exceptions import (
     MAX_ERROR_CHARS,
     TelzinoApiError,
@@ -364,7 +365,10 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
         stored = recall_call(task_state_store(context))
         call_id = call_id or stored or _pushed_call_id(context)
         with _AfterCreate(self.agent_id, call_id, durable=stored is not None and stored == call_id):
-            return resolve_event(event, CALL)
+            try:
+                return resolve_event(restore_event(self.hook, self.agent_id, event), CALL)
+            finally:
+                self.hook.close()
 
     # -- placing ------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from typing import Any
 
+from telzino_provider.event_records import mask_event
 from telzino_provider.exceptions import MAX_ERROR_CHARS, quoted
 from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.validation import (
@@ -118,7 +119,11 @@ class _TelzinoPollingTrigger(BaseTrigger):
             )
         finally:
             await run_blocking(hook.close)
-        yield TriggerEvent(event)
+        yield TriggerEvent(mask_event(event, self.event_window()))
+
+    def event_window(self) -> CallWindow | None:
+        """The window a masked event names, for the worker to read again; None for one call."""
+        return None
 
 
 class TelzinoOutboundCallTrigger(_TelzinoPollingTrigger):
@@ -235,6 +240,9 @@ class TelzinoCompletedCallsTrigger(_TelzinoPollingTrigger):
             "min_calls": self.min_calls,
             "fields": self.fields,
         }
+
+    def event_window(self) -> CallWindow:
+        return self.window
 
     def poll(self, hook: TelzinoHook) -> Verdict:
         return poll_completed_calls(hook, self.agent_id, self.window, self.min_calls, self.fields)

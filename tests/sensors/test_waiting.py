@@ -99,7 +99,8 @@ def test_completed_calls_need_min_calls_and_are_trimmed() -> None:
     calls = [{"id": "a", "status": "completed", "duration": 3}, {"id": "b", "status": "completed"}]
     assert evaluate_completed_calls(calls, 3).state == "waiting"
     verdict = evaluate_completed_calls(calls, 2, ["id", "duration"])
-    assert verdict.payload == {"calls": [{"id": "a", "duration": 3}, {"id": "b", "duration": None}]}
+    assert verdict.payload["calls"] == [{"id": "a", "duration": 3}, {"id": "b", "duration": None}]
+    assert evaluate_completed_calls(calls, 2, ["duration"]).payload["ids"] == ["a", "b"]  # fields or not
 
 
 def test_error_budget_counts_consecutive_transient_errors_only() -> None:
