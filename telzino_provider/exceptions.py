@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from telzino_provider.redaction import mask_phones_in_text
 from telzino_provider.version_compat import AirflowException, AirflowFailException
 
 #: Longest slice of a response body quoted in an error message.
 MAX_BODY_CHARS = 300
+#: Longest slice of another error's text quoted in a message (its own body is cut already).
+MAX_ERROR_CHARS = 1000
 
 _HINTS = {
     401: "check the connection's access token or OAuth client id/secret",
@@ -15,12 +18,20 @@ _HINTS = {
 
 
 def truncate_body(body: str | bytes | None, limit: int = MAX_BODY_CHARS) -> str:
-    """A response body cut to ``limit`` characters, safe to put in a message."""
+    """A response body (or any quoted text) cut to ``limit`` characters, phone numbers masked."""
     if body is None:
         return ""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    text = " ".join(text.split())
+    # Masked before the cut, so a number the cut splits is not left with its digits in clear;
+    # only a little past the limit is looked at, so a 16 KB body costs no more than a short one.
+    text = mask_phones_in_text(" ".join(text[: limit * 2 + 64].split()))
     return text if len(text) <= limit else text[:limit] + "...(truncated)"
+
+
+def quoted(value: object, limit: int = MAX_BODY_CHARS) -> str:
+    """Any value (the API's ``error`` text, an exception, an event) as text fit for a message or a
+    log line: one line, at most ``limit`` characters, phone numbers masked."""
+    return truncate_body(value if isinstance(value, (str, bytes)) else str(value), limit)
 
 
 class TelzinoValidationError(ValueError):
@@ -37,8 +48,8 @@ class TelzinoApiError(AirflowException):
     :param method: HTTP method of the failed request.
     :param path: URL path (no query string, no secrets).
     :param status_code: HTTP status, or None when no response arrived.
-    :param detail: what happened, already safe to log.
-    :param body: the response body; at most ``MAX_BODY_CHARS`` of it is quoted.
+    :param detail: what happened; phone numbers in it are masked (it may quote the API's text).
+    :param body: the response body; at most ``MAX_BODY_CHARS`` of it is quoted, numbers masked.
     """
 
     def __init__(
@@ -54,7 +65,7 @@ class TelzinoApiError(AirflowException):
         self.status_code = status_code  # type: ignore[assignment]
         parts = [f"Telzino API {method} {path}"]
         parts.append(f"returned HTTP {status_code}" if status_code is not None else "got no response")
-        message = f"{' '.join(parts)}: {detail}"
+        message = f"{' '.join(parts)}: {mask_phones_in_text(detail)}"
         if status_code in _HINTS:
             message += f" ({_HINTS[status_code]})"
         quoted = truncate_body(body)

@@ -11,7 +11,8 @@ that Spark, Hive and most readers skip), then moved into place:
   object or the new one, never a part. If the worker dies between the copy and the delete, the
   temporary object stays behind (under its dotted name) for a lifecycle rule to remove.
 
-If writing fails, the temporary object is deleted and the final name is left untouched.
+If writing fails, the temporary object is deleted and the final name is left untouched. A folder
+under the final name is never written into: the move refuses it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import gzip
 import logging
 import secrets
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 from telzino_provider.exceptions import TelzinoValidationError
@@ -80,6 +81,35 @@ def require_folder(field: str, value: object) -> ObjectStoragePath:
     if "://" in url:
         _require_no_local_host(field, url)
     return require_path(field, url + "/_").parent  # give require_path an object name, then drop it
+
+
+def require_not_folder(field: str, path: ObjectStoragePath) -> ObjectStoragePath:
+    """``path`` unless a folder already has its name: the move into place would put the object
+    *inside* that folder, under its hidden temporary name."""
+    if _looks(path.is_dir):
+        example = url_of(child(path, "calls.jsonl"))
+        raise TelzinoValidationError(
+            field, f"{url_of(path)!r} is a folder; name the object in it, as in {example!r}"
+        )
+    return path
+
+
+def require_not_file(field: str, folder: ObjectStoragePath) -> ObjectStoragePath:
+    """``folder`` unless a file already has its name (nothing could be written under it)."""
+    if _looks(folder.is_file):
+        raise TelzinoValidationError(
+            field, f"{url_of(folder)!r} is a file, not a folder; name a folder (or move the file away)"
+        )
+    return folder
+
+
+def _looks(check: Callable[[], bool]) -> bool:
+    """The answer of a storage lookup made before any API request; a lookup that fails (no
+    credentials yet, say) is not the user's input error, and the write reports it later."""
+    try:
+        return bool(check())
+    except Exception:
+        return False
 
 
 def _require_no_local_host(field: str, url: str) -> None:
@@ -193,10 +223,21 @@ def replace_atomically(final: ObjectStoragePath, *, compress: bool = False) -> I
             sink = ObjectSink(raw, compress=compress)
             yield sink
             sink.close()
-        temporary.move(final)
+        _move_into_place(temporary, final)
     except BaseException:
         _discard(temporary)
         raise
+
+
+def _move_into_place(temporary: ObjectStoragePath, final: ObjectStoragePath) -> None:
+    """Move ``temporary`` to ``final``. fsspec moves a file *into* a folder of the final name
+    (``shutil.move`` locally, the generic copy on object stores), which would hide the object under
+    its temporary name and report success: refuse instead (one lookup per object)."""
+    if final.is_dir():
+        raise IsADirectoryError(
+            f"{url_of(final)} is a folder, so the object was not written; name the object in it"
+        )
+    temporary.move(final)
 
 
 def _discard(path: ObjectStoragePath) -> None:

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Literal
 
-from telzino_provider.exceptions import TelzinoApiError, TelzinoValidationError
+from telzino_provider.event_records import CALL, CALLS, IDS
+from telzino_provider.exceptions import MAX_ERROR_CHARS, TelzinoApiError, TelzinoValidationError, quoted
 from telzino_provider.redaction import mask_phone
 from telzino_provider.statuses import CallStatus
 from telzino_provider.transport.retry import retries_until
@@ -51,9 +52,6 @@ FAILURE = "failure"
 TIMEOUT = "timeout"
 ERROR = "error"
 EVENT_STATUSES = frozenset({SUCCESS, FAILURE, TIMEOUT, ERROR})
-#: The payload key of each event kind.
-CALL = "call"
-CALLS = "calls"
 
 #: Consecutive transient failures (each already retried by the transport) tolerated before giving up.
 DEFAULT_MAX_CONSECUTIVE_ERRORS = 5
@@ -127,7 +125,7 @@ def failure_message(record: dict[str, Any], success: Collection[CallStatus] = ()
     wanted = ", ".join(sorted(s.value for s in success)) or "none"
     return (
         f"Telzino call {record.get('id')} to {mask_phone(record.get('to_number'))} ended with status "
-        f"{record.get('status')!r} (error: {record.get('error')!r}, "
+        f"{record.get('status')!r} (error: {quoted(repr(record.get('error')))}, "
         f"sip_status_code: {record.get('sip_status_code')!r}); waiting for: {wanted}"
     )
 
@@ -135,12 +133,13 @@ def failure_message(record: dict[str, Any], success: Collection[CallStatus] = ()
 def evaluate_completed_calls(
     calls: list[dict[str, Any]], min_calls: int, fields: Sequence[str] | None = None
 ) -> Verdict:
-    """Done once at least ``min_calls`` calls matched; the payload is all of them, trimmed to ``fields``."""
+    """Done once at least ``min_calls`` calls matched; the payload is all of them, trimmed to ``fields``,
+    and their ids (which ``fields`` may leave out), so a masked event can be read back by id."""
     if len(calls) >= min_calls:
         return Verdict(
             "success",
             f"{len(calls)} Telzino calls match (needed {min_calls})",
-            {CALLS: [trim(call, fields) for call in calls]},
+            {CALLS: [trim(call, fields) for call in calls], IDS: [call.get("id") for call in calls]},
         )
     return Verdict("waiting", f"{len(calls)} of {min_calls} Telzino calls so far")
 
@@ -212,11 +211,14 @@ def poll_step(
     except Exception as err:
         if budget.absorb(err):
             log.warning(
-                "Transient error %d of %d tolerated, still waiting: %s", budget.count, budget.limit, err
+                "Transient error %d of %d tolerated, still waiting: %s",
+                budget.count,
+                budget.limit,
+                quoted(err, MAX_ERROR_CHARS),
             )
             return None
         reason = "too many consecutive errors" if is_transient(err) else "error"
-        return {"status": ERROR, "message": f"Stopped waiting ({reason}): {err}"}
+        return {"status": ERROR, "message": f"Stopped waiting ({reason}): {quoted(err, MAX_ERROR_CHARS)}"}
     budget.count = 0
     return verdict.to_event() if verdict.done else None
 
@@ -313,7 +315,7 @@ async def wait_in_trigger(
 def validate_event(event: object, payload_key: str) -> Event:
     """The event if it has the documented shape; otherwise an AirflowException saying what is wrong."""
     if not isinstance(event, dict):
-        raise AirflowException(f"Expected a Telzino trigger event (a dict), got {event!r}")
+        raise AirflowException(f"Expected a Telzino trigger event (a dict), got {quoted(repr(event))}")
     status = event.get("status")
     if status not in EVENT_STATUSES:
         raise AirflowException(

@@ -25,6 +25,15 @@ def test_the_object_replaces_the_old_one_and_no_temporary_remains(tmp_path: Path
     assert sink.stored_bytes == 4
 
 
+def test_the_object_never_lands_inside_a_folder_of_its_name(tmp_path: Path) -> None:
+    (tmp_path / "landing").mkdir()
+    final = require_path("destination", f"file://{tmp_path}/landing")
+    with pytest.raises(IsADirectoryError, match="is a folder"), replace_atomically(final) as sink:
+        sink.write(b"new\n")
+    assert list((tmp_path / "landing").iterdir()) == []  # nothing moved into it, hidden or not
+    assert [p.name for p in tmp_path.iterdir()] == ["landing"]  # and no temporary left beside it
+
+
 def test_gzip_output_is_the_same_bytes_for_the_same_content(tmp_path: Path) -> None:
     sizes = []
     for name in ("a.jsonl.gz", "b.jsonl.gz"):

@@ -16,10 +16,12 @@ from typing import Any
 
 from telzino_provider.connection import ConnectionSettings
 from telzino_provider.connection_form import CONN_FIELDS, CONN_TYPE, UI_FIELD_BEHAVIOUR
+from telzino_provider.correlation import METADATA_KEY
 from telzino_provider.exceptions import (
     TelzinoApiError,
     TelzinoCallPlacedWithoutIdError,
     TelzinoValidationError,
+    truncate_body,
 )
 from telzino_provider.redaction import mask_phone
 from telzino_provider.statuses import CallStatus
@@ -251,7 +253,8 @@ class TelzinoHook(BaseHook):
             "callback_url": optional_callback_url("callback_url", callback_url),
         }
         body.update({key: value for key, value in optional.items() if value is not None})
-        describe = f"a call to {mask_phone(body['to_number'])} with metadata {body.get('metadata') or {}}"
+        shown = _described_metadata(body.get("metadata") or {})
+        describe = f"a call to {mask_phone(body['to_number'])} with metadata {shown}"
         path = f"/v1/agents/{agent}/outbound-calls"
         created = self.transport.create(path, body, describe=describe)
         if not isinstance(created, dict) or not isinstance(created.get("id"), str) or not created["id"]:
@@ -455,6 +458,13 @@ def _expect_object(body: Any, method: str, what: str) -> dict[str, Any]:
     if not isinstance(body, dict) or "id" not in body:
         raise TelzinoApiError(method, what, 200, "expected a call object with an 'id'")
     return body
+
+
+def _described_metadata(metadata: dict[str, Any]) -> str:
+    """The metadata an uncertain-create error quotes: enough to find the call, never all 16 KB.
+    The correlation key comes first, so the cut never hides what the call list can be searched by."""
+    first = {METADATA_KEY: metadata[METADATA_KEY]} if METADATA_KEY in metadata else {}
+    return truncate_body(str({**first, **metadata}))
 
 
 def _form_default(value: Any) -> Any:

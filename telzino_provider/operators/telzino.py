@@ -25,9 +25,12 @@ from telzino_provider.correlation import (
     remember_call,
     with_key,
 )
+from telzino_provider.event_records import restore_event
 from telzino_provider.exceptions import (
+    MAX_ERROR_CHARS,
     TelzinoApiError,
     TelzinoCallMayHaveBeenPlacedError,
+    quoted,
 )
 from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.redaction import mask_phone
@@ -371,7 +374,10 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
         stored = recall_call(task_state_store(context))
         call_id = call_id or stored or _pushed_call_id(context)
         with _AfterCreate(self.agent_id, call_id, durable=stored is not None and stored == call_id):
-            return resolve_event(event, CALL)
+            try:
+                return resolve_event(restore_event(self.hook, self.agent_id, event), CALL)
+            finally:
+                self.hook.close()
 
     # -- placing ------------------------------------------------------------------------------
 
@@ -524,9 +530,10 @@ class _AfterCreate:
         call = f"Telzino call {self.call_id}" if self.call_id else "The Telzino call (see the call_id XCom)"
         sensor = f"TelzinoOutboundCallSensor(agent_id={self.agent_id!r}, call_id={self.call_id!r})"
         # Airflow's own stops say little by their text alone ("Timeout, PID: 4102"): name them.
-        why = str(err) if isinstance(err, Exception) else f"{type(err).__name__}: {err}"
+        why = err if isinstance(err, Exception) else f"{type(err).__name__}: {err}"
+        failed = quoted(why, MAX_ERROR_CHARS)
         raise AirflowFailException(
-            f"{call} WAS PLACED (the API accepted the create), then this try failed: {why}. The task "
+            f"{call} WAS PLACED (the API accepted the create), then this try failed: {failed}. The task "
             "fails without retries, because a retry cannot know the call and could dial again (this "
             f"Airflow keeps no state across tries). To wait for the call's outcome, run {sensor}; "
             "clearing this task looks for the call before dialling"

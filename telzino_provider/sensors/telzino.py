@@ -14,6 +14,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
+from telzino_provider.event_records import restore_event
 from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.triggers.telzino import TelzinoCompletedCallsTrigger, TelzinoOutboundCallTrigger
 from telzino_provider.validation import (
@@ -63,6 +64,7 @@ class _TelzinoSensor(BaseSensorOperator):
     """What both sensors share: the hook, poke/defer plumbing and event resolution."""
 
     payload_key = CALL
+    agent_id: str  # set by each sensor
 
     def __init__(
         self,
@@ -138,8 +140,13 @@ class _TelzinoSensor(BaseSensorOperator):
         return PokeReturnValue(is_done=True, xcom_value=self.resolve(event))
 
     def execute_complete(self, context: Context, event: Event | None = None) -> Any:
-        """Resume after the trigger fired: the same resolution as a successful poke."""
-        return self.resolve(event)
+        """Resume after the trigger fired: the same resolution as a successful poke, once the
+        records' phone numbers, masked in the event, are read back
+        (:mod:`~telzino_provider.event_records`)."""
+        try:
+            return self.resolve(restore_event(self.hook, self.agent_id, event))
+        finally:
+            self.hook.close()
 
     def resolve(self, event: object) -> Any:
         return resolve_event(event, self.payload_key, soft_fail=self.soft_fail, sensor=True)

@@ -20,6 +20,8 @@ from telzino_provider.storage import (
     at_url,
     replace_atomically,
     require_folder,
+    require_not_file,
+    require_not_folder,
     require_path,
     sibling,
     url_of,
@@ -170,7 +172,10 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
         window = self._window(context)
         fields = require_fields(self.fields)
         workers = require_int_range("max_concurrency", self.max_concurrency, 1, MAX_CONCURRENCY)
-        destination = require_path("destination", name_for_window("destination", self.destination, window))
+        destination = require_not_folder(
+            "destination",
+            require_path("destination", name_for_window("destination", self.destination, window)),
+        )
         folder = self._recordings_folder(destination, window) if self.include_recordings else None
         settle_window(window, self.settle, self.log)
         try:
@@ -189,9 +194,11 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
 
     def _recordings_folder(self, destination: ObjectStoragePath, window: CallWindow) -> ObjectStoragePath:
         if self.recordings_destination in (None, ""):
-            return sibling(destination, "recordings")
-        value = name_for_window("recordings_destination", self.recordings_destination, window)
-        return require_folder("recordings_destination", value)
+            folder = sibling(destination, "recordings")
+        else:
+            value = name_for_window("recordings_destination", self.recordings_destination, window)
+            folder = require_folder("recordings_destination", value)
+        return require_not_file("recordings_destination", folder)
 
     def _land(
         self,

@@ -94,7 +94,7 @@ class TelzinoTransport:
         return self._send("GET", path, params=params, max_retries=None if retry else 0)
 
     def create(self, path: str, body: Mapping[str, Any], *, describe: str) -> Any:
-        """POST a call-placing request. ``describe`` (no secrets, no phone) goes into uncertain errors."""
+        """POST a call-placing request. ``describe`` (no secrets) goes into uncertain errors, masked."""
         return self._send("POST", path, json=body, places_call=True, describe=describe)
 
     def _send(

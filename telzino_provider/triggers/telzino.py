@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from typing import Any
 
+from telzino_provider.event_records import mask_event
+from telzino_provider.exceptions import MAX_ERROR_CHARS, quoted
 from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.validation import (
     require_count,
@@ -100,7 +102,9 @@ class _TelzinoPollingTrigger(BaseTrigger):
         try:
             connection = await aget_connection(self.telzino_conn_id)
         except Exception as err:  # not found, or the supervisor could not be asked: end the wait
-            yield TriggerEvent({"status": ERROR, "message": f"Stopped waiting (error): {err}"})
+            yield TriggerEvent(
+                {"status": ERROR, "message": f"Stopped waiting (error): {quoted(err, MAX_ERROR_CHARS)}"}
+            )
             return
         hook = TelzinoHook(telzino_conn_id=self.telzino_conn_id, connection=connection)
         try:
@@ -115,7 +119,11 @@ class _TelzinoPollingTrigger(BaseTrigger):
             )
         finally:
             await run_blocking(hook.close)
-        yield TriggerEvent(event)
+        yield TriggerEvent(mask_event(event, self.event_window()))
+
+    def event_window(self) -> CallWindow | None:
+        """The window a masked event names, for the worker to read again; None for one call."""
+        return None
 
 
 class TelzinoOutboundCallTrigger(_TelzinoPollingTrigger):
@@ -232,6 +240,9 @@ class TelzinoCompletedCallsTrigger(_TelzinoPollingTrigger):
             "min_calls": self.min_calls,
             "fields": self.fields,
         }
+
+    def event_window(self) -> CallWindow:
+        return self.window
 
     def poll(self, hook: TelzinoHook) -> Verdict:
         return poll_completed_calls(hook, self.agent_id, self.window, self.min_calls, self.fields)

@@ -317,3 +317,25 @@ def test_a_create_answered_without_an_id_raises_a_final_error(telzino_conn):
 
     assert isinstance(info.value, AirflowFailException) and info.value.method == "POST"
     assert len(telzino_conn.calls()) == 1 and telzino_conn.count_requests("POST") == 1
+
+
+def test_uncertain_create_error_masks_numbers_and_stays_short(telzino_conn):
+    telzino_conn.fail_next(1, 500, method="POST")
+    metadata = {"alternate_phone": "+18135559876", "notes": "x" * 8000}
+    with pytest.raises(AirflowFailException) as err:
+        TelzinoHook().create_outbound_call(telzino_conn.agent_id, "+18135551234", metadata=metadata)
+    message = str(err.value)
+    assert "MAY HAVE BEEN PLACED" in message
+    assert "+18135559876" not in message and "+1813*****76" in message
+    assert len(message) < 1500
+
+
+def test_api_error_body_naming_a_number_is_masked(telzino_conn):
+    telzino_conn.fail_next(
+        1, 422, method="POST", body='{"message": "to_number +18135551234 is on the do-not-call list"}'
+    )
+    with pytest.raises(TelzinoApiError) as err:
+        TelzinoHook().create_outbound_call(telzino_conn.agent_id, "+18135551234")
+    message = str(err.value)
+    assert "+18135551234" not in message
+    assert message.count("+1813*****34") == 2  # the detail and the quoted body

@@ -186,6 +186,18 @@ def test_a_create_that_may_have_failed_is_not_resent_when_no_call_shows_up(
     assert list_requests(telzino_conn) == 3  # after the 503; then the clear's two, listing_delay apart
 
 
+def test_an_uncertain_create_quotes_the_correlation_key_before_cutting_large_metadata(
+    telzino_conn: TelzinoEmulator,
+) -> None:
+    telzino_conn.fail_next(1, 500, method="POST")
+    metadata = {"alternate_phone": "+18135559876", "notes": "x" * 8000}
+    with pytest.raises(TelzinoCallMayHaveBeenPlacedError) as info:
+        create_op(telzino_conn, metadata=metadata).execute(make_context(FakeTI(run_id="manual__big")))
+    message = str(info.value)
+    assert "'run_id': 'manual__big'" in message and "+18135559876" not in message
+    assert len(message) < 1500 and posts(telzino_conn) == 1
+
+
 def test_a_retry_adopts_a_call_whose_answer_is_still_held(telzino_conn: TelzinoEmulator) -> None:
     # Try 1's worker died while the server, which had recorded the call, was slow to answer.
     telzino_conn.hold_next_create(3.0, record_first=True)

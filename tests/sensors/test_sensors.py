@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -25,6 +26,7 @@ from tests.airflow_helpers import (
     execute_deferred,
     make_context,
     run_dag,
+    run_trigger,
     state_of,
     ti_states,
     xcom,
@@ -181,6 +183,44 @@ def test_call_sensor_rejects_bad_input(telzino_conn: TelzinoEmulator) -> None:
 def test_execute_complete_rejects_a_missing_event(telzino_conn: TelzinoEmulator) -> None:
     with pytest.raises(AirflowException, match="Telzino trigger event"):
         call_sensor(telzino_conn, "x").execute_complete(make_context(), None)
+
+
+def test_a_resumed_call_sensor_reads_back_the_numbers_its_event_masks(telzino_conn: TelzinoEmulator) -> None:
+    call = finished_call(telzino_conn)
+    record = next(c for c in telzino_conn.calls() if c["id"] == call["id"])
+    sensor = call_sensor(telzino_conn, call["id"], deferrable=True)
+    event = run_trigger(sensor.make_trigger(time.time() + 30, 0, time.time()))
+    assert record["to_number"] not in json.dumps(event)  # what the triggerer logs and stores
+    telzino_conn.clear_requests()
+
+    assert sensor.execute_complete(make_context(), event) == record
+    assert telzino_conn.count_requests() == 1  # one GET of the call by id
+
+
+def test_a_resumed_completed_calls_sensor_keeps_the_events_calls_with_their_numbers(
+    telzino_conn: TelzinoEmulator,
+) -> None:
+    now = telzino_conn.now()
+    seeded = telzino_conn.seed_calls(
+        3, start=now - timedelta(minutes=50), end=now - timedelta(minutes=10), outcomes={"completed": 1}
+    )
+    sensor = calls_sensor(telzino_conn, created_after=(now - timedelta(hours=1)).isoformat(), min_calls=2)
+    sensor.validate(make_context())
+    event = run_trigger(sensor.make_trigger(time.time() + 30, 0, time.time()))
+    assert not any(c["to_number"] in json.dumps(event) for c in seeded)
+    # The event's calls, not the window's: one fewer, in the event's order.
+    event = {**event, "calls": event["calls"][1:], "ids": event["ids"][1:]}
+    telzino_conn.clear_requests()
+
+    calls = sensor.execute_complete(make_context(), event)
+
+    assert [(c["id"], c["to_number"]) for c in calls] == [(c["id"], c["to_number"]) for c in seeded[1:]]
+    assert "*" not in json.dumps(calls) and calls[0]["request_metadata"] == seeded[1]["request_metadata"]
+    assert telzino_conn.count_requests("GET") == 1  # one page of the same window
+
+    gone = {**event, "ids": ["00000000-0000-4000-8000-000000000000", *event["ids"][1:]]}
+    with pytest.raises(AirflowException, match="no longer listed in the window"):
+        sensor.execute_complete(make_context(), gone)
 
 
 # -- TelzinoCompletedCallsSensor ------------------------------------------------------------------
@@ -367,7 +407,8 @@ def test_every_mode_counts_consecutive_errors_alike(
                 logged = caplog.text + capsys.readouterr().out
                 assert "Stopped waiting (too many consecutive errors)" in logged, mode
             caplog.clear()
-    assert gets == {"poke": 3, "reschedule": 3, "deferrable": 3}
+    # A deferrable success reads the call once more on the worker: its event carries the number masked.
+    assert gets == {"poke": 3, "reschedule": 3, "deferrable": 3 + (outcome == "success")}
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])

@@ -57,6 +57,28 @@ def test_failure_message_gives_status_error_and_sip_code_with_masked_number() ->
     assert "+18135550486" not in verdict.message and "+1813*****86" in verdict.message
 
 
+def test_failure_message_masks_numbers_in_the_api_error_text_and_cuts_it_short() -> None:
+    error = "Rejected: +18135559876 is on the do-not-call list. " + "x" * 5000
+    verdict = evaluate_call(record("failed", error=error), SUCCESS, FAILURE)
+    assert "+18135559876" not in verdict.message and "+1813*****76" in verdict.message
+    assert len(verdict.message) < 800 and "(truncated)" in verdict.message
+
+
+def test_an_unexpected_error_ending_the_wait_masks_numbers() -> None:
+    def poll():  # type: ignore[no-untyped-def]
+        raise ValueError("could not read the call to +18135559876")
+
+    event = poll_step(poll, ErrorBudget(0))
+    assert event is not None and "+18135559876" not in event["message"] and "+1813*****76" in event["message"]
+
+
+def test_a_bad_event_is_quoted_short_and_masked() -> None:
+    event = [{"status": "success", "call": {"to_number": "+18135559876", "notes": "x" * 5000}}]
+    with pytest.raises(AirflowException) as err:
+        resolve_event(event, "call")
+    assert "+18135559876" not in str(err.value) and len(str(err.value)) < 800
+
+
 def test_terminal_status_in_neither_list_fails() -> None:
     assert evaluate_call(record("no_answer"), SUCCESS, ["busy"]).state == "failure"
 
@@ -77,7 +99,8 @@ def test_completed_calls_need_min_calls_and_are_trimmed() -> None:
     calls = [{"id": "a", "status": "completed", "duration": 3}, {"id": "b", "status": "completed"}]
     assert evaluate_completed_calls(calls, 3).state == "waiting"
     verdict = evaluate_completed_calls(calls, 2, ["id", "duration"])
-    assert verdict.payload == {"calls": [{"id": "a", "duration": 3}, {"id": "b", "duration": None}]}
+    assert verdict.payload["calls"] == [{"id": "a", "duration": 3}, {"id": "b", "duration": None}]
+    assert evaluate_completed_calls(calls, 2, ["duration"]).payload["ids"] == ["a", "b"]  # fields or not
 
 
 def test_error_budget_counts_consecutive_transient_errors_only() -> None:

@@ -314,6 +314,36 @@ def test_bad_input_fails_before_any_request(telzino_conn: TelzinoEmulator, tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_destination_that_is_an_existing_folder_fails_before_any_request(
+    telzino_conn: TelzinoEmulator, tmp_path: Path
+) -> None:
+    (tmp_path / "landing").mkdir()
+    op = TelzinoCallsToObjectStorageOperator(
+        task_id="land", agent_id=telzino_conn.agent_id, destination=f"file://{tmp_path}/landing"
+    )
+    with pytest.raises(TelzinoValidationError, match="is a folder; name the object in it") as info:
+        op.execute(make_context())
+    assert info.value.field == "destination" and f"file://{tmp_path}/landing/calls.jsonl" in str(info.value)
+    assert telzino_conn.requests == [] and list((tmp_path / "landing").iterdir()) == []
+
+
+def test_a_recordings_destination_that_is_an_existing_file_fails_before_any_request(
+    telzino_conn: TelzinoEmulator, tmp_path: Path
+) -> None:
+    (tmp_path / "rec").write_text("not a folder\n")
+    op = TelzinoCallsToObjectStorageOperator(
+        task_id="land",
+        agent_id=telzino_conn.agent_id,
+        destination=f"file://{tmp_path}/calls.jsonl",
+        include_recordings=True,
+        recordings_destination=f"file://{tmp_path}/rec/",
+    )
+    with pytest.raises(TelzinoValidationError, match="is a file, not a folder") as info:
+        op.execute(make_context())
+    assert info.value.field == "recordings_destination"
+    assert telzino_conn.requests == [] and sorted(p.name for p in tmp_path.iterdir()) == ["rec"]
+
+
 @pytest.mark.parametrize("workers", [2, 8])
 def test_max_concurrency_lands_the_same_lines_as_one_page_after_another(
     telzino_conn: TelzinoEmulator, tmp_path: Path, workers: int

@@ -9,6 +9,8 @@ from datetime import timedelta
 import pytest
 
 from telzino_provider.emulator import OUTCOME_NUMBERS, TelzinoEmulator
+from telzino_provider.event_records import masked
+from telzino_provider.redaction import mask_phone
 from telzino_provider.triggers.telzino import TelzinoCompletedCallsTrigger, TelzinoOutboundCallTrigger
 from telzino_provider.windows import CallWindow
 from tests.airflow_helpers import emulator_conn_env, every_get_unavailable, roundtrip, run_trigger
@@ -74,8 +76,10 @@ def test_call_trigger_success_event_carries_the_final_record(telzino_conn: Telzi
 
     event = run_trigger(roundtrip(call_trigger(telzino_conn, call["id"])))
 
-    assert event["status"] == "success"
-    assert event["call"] == next(c for c in telzino_conn.calls() if c["id"] == call["id"])
+    assert event["status"] == "success" and event["masked"] is True
+    record = next(c for c in telzino_conn.calls() if c["id"] == call["id"])
+    assert event["call"] == masked(record)  # the triggerer logs the event: no number in clear
+    assert record["to_number"] not in json.dumps(event) and event["call"]["to_number"] == "+1813*****00"
     assert event["call"]["status"] == "completed" and event["call"]["duration"] == 30
     assert telzino_conn.count_requests("GET", f"/v1/agents/{telzino_conn.agent_id}/outbound-calls/") > 1
 
@@ -173,6 +177,30 @@ def test_completed_calls_trigger_success_lists_calls_newest_first(telzino_conn: 
 
     assert event["status"] == "success"
     assert event["calls"] == [{"id": c["id"], "status": "completed"} for c in seeded]
+
+
+def test_completed_calls_trigger_masks_the_numbers_and_names_the_ids_and_window(
+    telzino_conn: TelzinoEmulator,
+) -> None:
+    now = telzino_conn.now()
+    seeded = telzino_conn.seed_calls(
+        3, start=now - timedelta(minutes=90), end=now - timedelta(minutes=30), outcomes={"completed": 1}
+    )
+    window = window_json(telzino_conn)
+    trigger = TelzinoCompletedCallsTrigger(
+        agent_id=telzino_conn.agent_id,
+        window=window,
+        min_calls=3,
+        end_time=time.time() + 10,
+        poll_interval=0.05,
+    )
+
+    event = run_trigger(roundtrip(trigger))
+
+    assert event["status"] == "success" and event["masked"] is True and event["window"] == window
+    assert event["ids"] == [c["id"] for c in seeded]
+    assert not any(c["to_number"] in json.dumps(event) for c in seeded)
+    assert [c["to_number"] for c in event["calls"]] == [mask_phone(c["to_number"]) for c in seeded]
 
 
 def test_completed_calls_trigger_waits_for_min_calls_then_times_out(telzino_conn: TelzinoEmulator) -> None:
