@@ -4,8 +4,8 @@ Airflow's triggerer logs every event it fires with its payload (3.x "Trigger fir
 2.x "Trigger ... fired: ...") and stores it for the resumed task, so a trigger's event must not
 carry a full phone number. The trigger masks every string of the records it sends (``to_number``
 and the free texts that may quote a number: ``call_context``, ``summary_text``, ``error``,
-``request_metadata``); the resumed task reads the records again and gives back the values the masks
-stand for, so the XCom is the same as in poke mode:
+``request_metadata``, its keys too); the resumed task reads the records again and gives back the
+values the masks stand for, so the XCom is the same as in poke mode:
 
 * a call's event: one GET of the call by id;
 * a completed-calls event: one read of the same window (its usual pages), keeping exactly the
@@ -35,11 +35,14 @@ MASKED, IDS, WINDOW = "masked", "ids", "window"
 
 
 def masked(value: Any) -> Any:
-    """``value`` with every phone number in its strings masked (dicts and lists walked)."""
+    """``value`` with every phone number in its strings masked (dicts, their keys too, and lists walked).
+
+    Keys count: ``request_metadata`` is the user's, and may key its entries by number. Two keys that
+    mask alike keep one entry; the worker's read-back gives the whole value again."""
     if isinstance(value, str):
         return mask_phones_in_text(value)
     if isinstance(value, dict):
-        return {key: masked(item) for key, item in value.items()}
+        return {masked(key): masked(item) for key, item in value.items()}
     if isinstance(value, list):
         return [masked(item) for item in value]
     return value

@@ -9,7 +9,8 @@ from datetime import timedelta
 import pytest
 
 from telzino_provider.emulator import OUTCOME_NUMBERS, TelzinoEmulator
-from telzino_provider.event_records import masked
+from telzino_provider.event_records import masked, restore_event
+from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.redaction import mask_phone
 from telzino_provider.triggers.telzino import TelzinoCompletedCallsTrigger, TelzinoOutboundCallTrigger
 from telzino_provider.windows import CallWindow
@@ -82,6 +83,22 @@ def test_call_trigger_success_event_carries_the_final_record(telzino_conn: Telzi
     assert record["to_number"] not in json.dumps(event) and event["call"]["to_number"] == "+1813*****00"
     assert event["call"]["status"] == "completed" and event["call"]["duration"] == 30
     assert telzino_conn.count_requests("GET", f"/v1/agents/{telzino_conn.agent_id}/outbound-calls/") > 1
+
+
+def test_call_trigger_masks_numbers_in_metadata_keys_and_the_worker_reads_them_back(
+    telzino_conn: TelzinoEmulator,
+) -> None:
+    # Keys too: the metadata is the user's. The first two keys mask alike; the read-back keeps both.
+    numbers = ["+447700900123", "+447711900123", "+447700900456"]
+    metadata = {"callers": {numbers[0]: "primary", numbers[1]: "spare", "desk": [numbers[2]]}}
+    call = telzino_conn.add_call(created_at=telzino_conn.now() - timedelta(hours=1), metadata=metadata)
+    record = next(c for c in telzino_conn.calls() if c["id"] == call["id"])
+
+    event = run_trigger(roundtrip(call_trigger(telzino_conn, call["id"])))
+
+    assert not any(number in json.dumps(event) for number in numbers)
+    assert set(event["call"]["request_metadata"]["callers"]) == {mask_phone(numbers[0]), "desk"}
+    assert restore_event(TelzinoHook(), telzino_conn.agent_id, event) == {**event, "call": record}
 
 
 @pytest.mark.parametrize(
