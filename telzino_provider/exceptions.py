@@ -10,6 +10,9 @@ MAX_BODY_CHARS = 300
 #: Longest slice of another error's text quoted in a message (its own body is cut already).
 MAX_ERROR_CHARS = 1000
 
+#: What a number is made of: the first cut of a long text moves past them.
+_NUMBER_CHARS = frozenset("+0123456789")
+
 _HINTS = {
     401: "check the connection's access token or OAuth client id/secret",
     403: "check that these credentials may use this agent",
@@ -22,10 +25,16 @@ def truncate_body(body: str | bytes | None, limit: int = MAX_BODY_CHARS) -> str:
     if body is None:
         return ""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    # Masked before the cut, so a number the cut splits is not left with its digits in clear;
-    # only a little past the limit is looked at, so a 16 KB body costs no more than a short one.
-    text = mask_phones_in_text(" ".join(text[: limit * 2 + 64].split()))
-    return text if len(text) <= limit else text[:limit] + "...(truncated)"
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return mask_phones_in_text(text)
+    # Masked before the cut: a cut through a number leaves too few digits for the mask's pattern, and
+    # those in clear. Only a little past the limit is masked (to the end of a number there), so a
+    # 16 KB body costs about what a short one does.
+    end = limit * 2 + 64
+    while end < len(text) and text[end] in _NUMBER_CHARS:
+        end += 1
+    return mask_phones_in_text(text[:end])[:limit] + "...(truncated)"
 
 
 def quoted(value: object, limit: int = MAX_BODY_CHARS) -> str:

@@ -18,6 +18,7 @@ from telzino_provider.exceptions import (
     TelzinoApiError,
     TelzinoCallMayHaveBeenPlacedError,
     TelzinoRequestNotSentError,
+    quoted,
 )
 from telzino_provider.jsonbody import encode_json, json_problem
 from telzino_provider.transport.auth import ClientCredentialsToken, StaticToken, TokenSource
@@ -27,6 +28,8 @@ from telzino_provider.validation import MAX_CONCURRENCY
 log = logging.getLogger(__name__)
 
 USER_AGENT = f"airflow-provider-telzino/{__version__} (+python-requests/{requests.__version__})"
+#: Longest slice of the API's own error message quoted as an error's detail.
+MAX_DETAIL_CHARS = 200
 
 #: What requests raises for a request it refuses to send (a bad URL, scheme or header), also from
 #: ``Session.send`` (the adapter parses the URL again): nothing reached the network.
@@ -308,7 +311,7 @@ def _error_detail(response: requests.Response) -> str:
     if isinstance(body, dict):
         for key in ("message", "error_description", "error"):
             if isinstance(body.get(key), str):
-                return str(body[key])[:200]
+                return quoted(body[key], MAX_DETAIL_CHARS)  # masked, then cut
     return response.reason or "request failed"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import datetime, timedelta, timezone
@@ -141,6 +142,28 @@ def test_error_body_is_truncated(emulator):
         transport_for(emulator).get(agents_path(emulator))
     assert "x" * 300 + "...(truncated)" in str(err.value)
     assert "x" * 301 not in str(err.value)
+
+
+# A short national number (8 digits) has only 2 digits the mask pattern does not need: a cut through
+# it before masking would leave 6 of its 8 digits in clear.
+SHORT_NUMBER = "+35312345"
+
+
+def test_api_message_is_masked_before_it_is_cut(emulator):
+    message = "x" * 193 + SHORT_NUMBER + " is blocked"  # the 200-character cut falls inside the number
+    emulator.fail_next(1, status=400, body=json.dumps({"message": message}))
+    with pytest.raises(TelzinoApiError) as err:
+        transport_for(emulator).get(agents_path(emulator))
+    assert "+353123" not in str(err.value) and "x" * 193 + "+35*" in str(err.value)
+
+
+def test_error_body_is_masked_before_it_is_cut(emulator):
+    # Indented bodies shrink when their whitespace is folded: the cut falls inside the number.
+    emulator.fail_next(1, status=400, body=" " * 657 + SHORT_NUMBER + " is blocked " + "y" * 5000)
+    with pytest.raises(TelzinoApiError) as err:
+        transport_for(emulator).get(agents_path(emulator))
+    assert "+353123" not in str(err.value) and "+35*****5 is blocked y" in str(err.value)
+    assert str(err.value).endswith("...(truncated)")
 
 
 # -- creating calls: never twice -------------------------------------------------------------
