@@ -18,9 +18,11 @@ from telzino_provider.connection import ConnectionSettings
 from telzino_provider.connection_form import CONN_FIELDS, CONN_TYPE, UI_FIELD_BEHAVIOUR
 from telzino_provider.correlation import METADATA_KEY
 from telzino_provider.exceptions import (
+    MAX_ERROR_CHARS,
     TelzinoApiError,
     TelzinoCallPlacedWithoutIdError,
     TelzinoValidationError,
+    quoted,
     truncate_body,
 )
 from telzino_provider.redaction import mask_phone
@@ -462,9 +464,14 @@ def _expect_object(body: Any, method: str, what: str) -> dict[str, Any]:
 
 def _described_metadata(metadata: dict[str, Any]) -> str:
     """The metadata an uncertain-create error quotes: enough to find the call, never all 16 KB.
-    The correlation key comes first, so the cut never hides what the call list can be searched by."""
-    first = {METADATA_KEY: metadata[METADATA_KEY]} if METADATA_KEY in metadata else {}
-    return truncate_body(str({**first, **metadata}))
+    The correlation key, what the call list can be searched by, is quoted whole (three ids of at most
+    250 characters and a number); only the rest, the user's, is cut."""
+    user = {name: value for name, value in metadata.items() if name != METADATA_KEY}
+    shown = truncate_body(str(user)) if user else ""
+    if METADATA_KEY not in metadata:
+        return shown or "{}"
+    key = quoted({METADATA_KEY: metadata[METADATA_KEY]}, MAX_ERROR_CHARS)
+    return f"{key} and {shown}" if shown else key
 
 
 def _form_default(value: Any) -> Any:

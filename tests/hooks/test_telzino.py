@@ -330,6 +330,21 @@ def test_uncertain_create_error_masks_numbers_and_stays_short(telzino_conn):
     assert len(message) < 1500
 
 
+def test_uncertain_create_error_quotes_the_longest_correlation_key_whole(telzino_conn):
+    # Airflow allows 250 characters for a dag_id, a task_id and a run_id: only the user's metadata
+    # is cut, never what the call list can be searched by.
+    key = {"dag_id": "d" * 250, "task_id": "t" * 250, "run_id": "r" * 250, "map_index": 12345}
+    telzino_conn.drop_next_post_response(1)
+    with pytest.raises(AirflowFailException) as err:
+        TelzinoHook().create_outbound_call(
+            telzino_conn.agent_id, "+18135551234", metadata={"notes": "x" * 8000, "airflow": key}
+        )
+    message = str(err.value)
+    assert f"with metadata {{'airflow': {key}}} and {{'notes': '{'x' * 100}" in message
+    assert "x" * 300 not in message
+    assert len(message) < 2500
+
+
 def test_api_error_body_naming_a_number_is_masked(telzino_conn):
     telzino_conn.fail_next(
         1, 422, method="POST", body='{"message": "to_number +18135551234 is on the do-not-call list"}'
