@@ -7,7 +7,9 @@ and is never logged; messages name the call id.
 
 Per recording: when an object already exists under the call's name it is used as it is, without a
 request: recordings are written whole (:func:`~telzino_provider.storage.replace_atomically`), so a
-stored one is complete, and a re-run after the link expired still references it. Otherwise one
+stored one is complete, and a re-run after the link expired still references it. A folder under the
+call's name fails the run, naming ``recordings_destination``: it is no recording, and none could be
+moved into its place. Otherwise one
 streamed GET puts the audio into place. 429, 5xx and network errors are retried with the
 connection's retry policy. A 403 means the link has expired (S3 answers 403 for an expired
 signature): it is counted, not retried. Anything else fails the copy.
@@ -26,7 +28,7 @@ from urllib.parse import urlsplit
 import requests
 
 from telzino_provider import __version__
-from telzino_provider.exceptions import TelzinoApiError
+from telzino_provider.exceptions import TelzinoApiError, TelzinoValidationError
 from telzino_provider.storage import child, replace_atomically, url_of
 from telzino_provider.transport.retry import RETRY_STATUSES, RetryPolicy
 from telzino_provider.version_compat import ObjectStoragePath
@@ -82,7 +84,7 @@ class RecordingCopier:
         A recording already stored is used whatever the link would answer now (expired or not).
         """
         target = child(self.folder, f"{call_id}{PurePosixPath(urlsplit(url).path).suffix}")
-        stored = _size_of(target)
+        stored = _size_of(target, call_id)
         if stored is not None:
             self.counts.skipped += 1
             return {"uri": url_of(target), "bytes": stored}
@@ -130,8 +132,17 @@ class RecordingCopier:
         return {"uri": url_of(target), "bytes": sink.stored_bytes}
 
 
-def _size_of(path: ObjectStoragePath) -> int | None:
+def _size_of(path: ObjectStoragePath, call_id: str) -> int | None:
+    """The size of the recording stored at ``path``, None if there is none; a folder of its name is
+    not one (its "size" is the folder's), and no recording could be moved into its place."""
     try:
-        return int(path.stat().st_size)
+        info = path.stat()
     except FileNotFoundError:
         return None
+    if info.get("type") == "directory":
+        raise TelzinoValidationError(
+            "recordings_destination",
+            f"{url_of(path)!r} is a folder, not the recording of call {call_id}, so the calls were not "
+            "landed; move the folder away, or name another recordings_destination",
+        )
+    return int(info.st_size)

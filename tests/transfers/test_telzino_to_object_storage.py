@@ -373,18 +373,26 @@ def test_max_concurrency_lands_the_same_lines_as_one_page_after_another(
     assert len({json.loads(line)["id"] for line in concurrent.splitlines()}) == first["calls"]
 
 
-def test_the_recording_fetch_never_carries_the_token(telzino_conn: TelzinoEmulator, tmp_path: Path) -> None:
-    now = telzino_conn.now()
-    telzino_conn.add_call(created_at=now - timedelta(minutes=30))
+def one_call_with_recordings(
+    emu: TelzinoEmulator, tmp_path: Path, **kwargs: Any
+) -> tuple[dict[str, Any], TelzinoCallsToObjectStorageOperator]:
+    """One completed call, and a transfer of its window to ``tmp_path/calls.jsonl`` with its recording."""
+    now = emu.now()
+    call = emu.add_call(created_at=now - timedelta(minutes=30))
     op = TelzinoCallsToObjectStorageOperator(
         task_id="land",
-        agent_id=telzino_conn.agent_id,
+        agent_id=emu.agent_id,
         destination=f"file://{tmp_path}/calls.jsonl",
         created_after=now - timedelta(hours=1),
         created_before=now,
-        include_transcripts=False,
         include_recordings=True,
+        **kwargs,
     )
+    return call, op
+
+
+def test_the_recording_fetch_never_carries_the_token(telzino_conn: TelzinoEmulator, tmp_path: Path) -> None:
+    _, op = one_call_with_recordings(telzino_conn, tmp_path, include_transcripts=False)
 
     result = op.execute(make_context())
 
@@ -395,17 +403,24 @@ def test_the_recording_fetch_never_carries_the_token(telzino_conn: TelzinoEmulat
     assert not any(name.lower() == "authorization" for name in fetch.headers)
 
 
+def test_a_folder_under_a_recordings_name_fails_the_run_naming_recordings_destination(
+    telzino_conn: TelzinoEmulator, tmp_path: Path
+) -> None:
+    # Not a stored recording to reference, and no recording could be moved into its place.
+    call, op = one_call_with_recordings(telzino_conn, tmp_path, include_transcripts=False)
+    (tmp_path / "recordings" / f"{call['id']}.wav").mkdir(parents=True)
+
+    with pytest.raises(TelzinoValidationError, match="is a folder, not the recording of call") as info:
+        op.execute(make_context())
+
+    assert info.value.field == "recordings_destination"
+    assert f"file://{tmp_path}/recordings/{call['id']}.wav" in str(info.value)
+    assert not (tmp_path / "calls.jsonl").exists()
+    assert not [r for r in telzino_conn.requests if r.path.startswith("/recordings/")]
+
+
 def test_a_transient_recording_error_is_retried(telzino_conn: TelzinoEmulator, tmp_path: Path) -> None:
-    now = telzino_conn.now()
-    telzino_conn.add_call(created_at=now - timedelta(minutes=30))
-    op = TelzinoCallsToObjectStorageOperator(
-        task_id="land",
-        agent_id=telzino_conn.agent_id,
-        destination=f"file://{tmp_path}/calls.jsonl",
-        created_after=now - timedelta(hours=1),
-        created_before=now,
-        include_recordings=True,
-    )
+    _, op = one_call_with_recordings(telzino_conn, tmp_path)
     real_handle = telzino_conn._api.handle
 
     def flaky(request: Any) -> Any:
