@@ -10,12 +10,14 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from telzino_provider.connection_form import CONN_FIELDS, CONN_TYPE, DEFAULT_AUDIENCE, DEFAULT_BASE_URL
-from telzino_provider.exceptions import TelzinoValidationError
+from telzino_provider.exceptions import TelzinoValidationError, quoted
 
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 #: What a bearer token may hold to go into an HTTP header unchanged: visible ASCII, no spaces.
 _HEADER_TOKEN = re.compile(r"[\x21-\x7e]+")
 MAX_PORT = 65535
+#: Most retries of one request: more would keep a failing request going for hours.
+MAX_RETRIES = 100
 BAD_TOKEN = (
     "the access token holds a space, a line break or a non-ASCII character; paste it again exactly as issued"
 )
@@ -60,7 +62,7 @@ class ConnectionSettings:
             audience=values["audience"] or DEFAULT_AUDIENCE,
             connect_timeout=_number("connect_timeout", values["connect_timeout"], 10.0),
             read_timeout=_number("read_timeout", values["read_timeout"], 30.0),
-            max_retries=_whole_number("max_retries", values["max_retries"], 5),
+            max_retries=_whole_number("max_retries", values["max_retries"], 5, MAX_RETRIES),
             max_retry_wait=_number("max_retry_wait", values["max_retry_wait"], 60.0, allow_zero=True),
             retry_backoff=_number("retry_backoff", values["retry_backoff"], 1.0, allow_zero=True),
         )
@@ -162,21 +164,46 @@ def _extra(extra: dict[str, Any], name: str) -> Any:
     return None if value == "" else value
 
 
-def _whole_number(field: str, value: Any, default: int) -> int:
-    """A count such as retries: 2.5 is refused rather than silently rounded down."""
-    number = _number(field, value, default, allow_zero=True)
-    if not float(number).is_integer():
-        raise TelzinoValidationError(field, f"{value!r} is not a whole number; use e.g. {int(number)}")
-    return int(number)
+def _whole_number(field: str, value: Any, default: int, maximum: int) -> int:
+    """A count such as retries, exactly as given (``7``, ``7.0``, ``"7"``): 2.5 is refused rather
+    than rounded down, ``true`` is no count, and a count past ``maximum`` is refused too."""
+    if value is None:
+        return default
+    number = _integer(value)
+    if number is None or not 0 <= number <= maximum:
+        raise TelzinoValidationError(
+            field, f"{quoted(repr(value), 40)} is not a whole number from 0 to {maximum}; use e.g. {default}"
+        )
+    return number
+
+
+def _integer(value: Any) -> int | None:
+    """``value`` as the int it is exactly, None when it is no whole number (a bool is none)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:  # "7.0", or no number at all (also an int of more than 4300 digits)
+            value = _float(value)
+    return int(value) if isinstance(value, float) and value.is_integer() else None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int past the float range
+        return None
 
 
 def _number(field: str, value: Any, default: float, *, allow_zero: bool = False) -> float:
     if value is None:
         return default
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as err:
-        raise TelzinoValidationError(field, f"{value!r} is not a number") from err
+    number = None if isinstance(value, bool) else _float(value)  # true is not 1 second
+    if number is None:
+        raise TelzinoValidationError(field, f"{quoted(repr(value), 40)} is not a number")
     if not math.isfinite(number):  # a NaN or infinite timeout would mean no timeout at all
         raise TelzinoValidationError(field, f"{value!r} is not a finite number of seconds or retries")
     if number < 0 or (number == 0 and not allow_zero):

@@ -83,12 +83,39 @@ def test_oauth_settings_from_prefixed_and_plain_extras():
         ({"password": "tok", "extra": {"read_timeout": "nan"}}, "read_timeout"),
         ({"password": "tok", "extra": {"connect_timeout": "inf"}}, "connect_timeout"),
         ({"password": "tok", "extra": {"max_retry_wait": "Infinity"}}, "max_retry_wait"),
+        ({"password": "tok", "extra": {"read_timeout": True}}, "read_timeout"),
+        ({"password": "tok", "extra": {"connect_timeout": 10**400}}, "connect_timeout"),
     ],
 )
 def test_bad_connection_settings_name_the_field(kwargs, field):
     with pytest.raises(TelzinoValidationError) as err:
         ConnectionSettings.from_connection(make_conn(**kwargs))
     assert err.value.field == field
+
+
+def retries_of(value: object) -> int:
+    conn = make_conn(password="tok", extra={"max_retries": value})
+    return ConnectionSettings.from_connection(conn).max_retries
+
+
+@pytest.mark.parametrize(
+    "value",
+    [True, False, 101, 10**400, 9007199254740993, "1" + "0" * 400, 1e300, "1e400", "true", [3]],
+    ids=lambda value: repr(value)[:20],
+)
+def test_max_retries_is_a_whole_number_up_to_100(value):
+    # True is no count, and a huge count would retry a failing request for ever (or overflow).
+    with pytest.raises(TelzinoValidationError, match="is not a whole number from 0 to 100") as err:
+        retries_of(value)
+    assert err.value.field == "max_retries" and len(str(err.value)) < 200
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(0, 0), (7, 7), (100, 100), (7.0, 7), ("7", 7), (" 12 ", 12)]
+)
+def test_max_retries_keeps_the_whole_number_it_is_given(value, expected):
+    number = retries_of(value)
+    assert number == expected and type(number) is int
 
 
 @pytest.mark.parametrize(
