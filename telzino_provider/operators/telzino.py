@@ -407,6 +407,8 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
         try:
             return self.hook.create_outbound_call(agent, **body)
         except TelzinoCallMayHaveBeenPlacedError as err:
+            if _stopped_by_airflow(err):
+                raise  # Airflow stopped this try: no pause and look past its execution_timeout
             # On a first try only this request can have placed the call: look back to its start only.
             found = self._look_again(agent, key, since or sent_at - self.clock_margin, err)
             return self._adopt(found, body["to_number"], "recorded although its create request failed")
@@ -538,6 +540,11 @@ class _AfterCreate:
             f"Airflow keeps no state across tries). To wait for the call's outcome, run {sensor}; "
             "clearing this task looks for the call before dialling"
         ) from err
+
+
+def _stopped_by_airflow(err: BaseException) -> bool:
+    """True for a create the transport saw stopped in flight (by a ``BaseException``, its cause)."""
+    return err.__cause__ is not None and not isinstance(err.__cause__, Exception)
 
 
 def _pushed_call_id(context: Context) -> str | None:
