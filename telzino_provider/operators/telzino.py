@@ -139,8 +139,9 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
     :param max_concurrency: requests in flight at once, 1 (default) to 16: the same calls in the
         same order, sooner. For first loads and backfills; see docs/concurrent-paging.md.
     :param settle: read the window only once it ended this long ago (timedelta or seconds, 0 to 1
-        hour; default 0): for an API that lists a call late, which consecutive windows would
-        otherwise both miss. See docs/operators.md, "Calls the API lists late".
+        hour; default 0; never waiting longer than this, also for a window not ended yet): for an
+        API that lists a call late, which consecutive windows would otherwise both miss. See
+        docs/operators.md, "Calls the API lists late".
     :param telzino_conn_id: the Airflow connection id (templated).
     """
 

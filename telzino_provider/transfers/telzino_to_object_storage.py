@@ -103,7 +103,8 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
     :param max_concurrency: list pages read at once (1-16, default 1: one after another); the same
         lines in the same order, for first loads and backfills (docs/concurrent-paging.md).
     :param settle: land the window only once it ended this long ago (timedelta or seconds, 0 to 1
-        hour; default 0), for an API that lists a call late; see docs/transfers.md.
+        hour; default 0; never waiting longer than this), for an API that lists a call late; see
+        docs/transfers.md.
     :param telzino_conn_id: the Airflow connection id (templated).
     """
 

@@ -295,3 +295,21 @@ def test_settle_waits_only_for_a_window_that_ended_less_than_settle_ago() -> Non
     assert settle_window(window(now), timedelta(0), log, waits.append) == 0
     assert settle_window(window(None), timedelta(minutes=1), log, waits.append) == 0
     assert len(waits) == 1
+
+
+@pytest.mark.parametrize("ends_in", [timedelta(days=2), timedelta(seconds=10)], ids=["days", "seconds"])
+def test_settle_waits_at_most_settle_for_a_window_that_has_not_ended(ends_in: timedelta) -> None:
+    # Waiting for a future end would hold the worker slot until then (days, past MAX_SETTLE).
+    now = datetime.now(timezone.utc)
+    window = CallWindow.build(
+        status=None,
+        window_field="created_at",
+        created_after=now - timedelta(hours=1),
+        created_before=now + ends_in,
+        lookback=timedelta(0),
+    )
+    waits: list[float] = []
+
+    waited = settle_window(window, timedelta(minutes=1), logging.getLogger("test"), waits.append)
+
+    assert waits == [waited] == [60.0]
