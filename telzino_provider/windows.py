@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from telzino_provider.exceptions import TelzinoValidationError
 from telzino_provider.statuses import CallStatus
-from telzino_provider.timeutil import parse_api_timestamp, to_utc, window_bounds
+from telzino_provider.timeutil import parse_api_timestamp, shifted, to_utc, window_bounds
 from telzino_provider.validation import (
     MAX_CONCURRENCY,
     optional_duration,
@@ -102,7 +102,14 @@ class CallWindow:
                     "status",
                     f"{live} never have an ended_at; use finished statuses or window_field='created_at'",
                 )
-        return cls(statuses, window_field, start, end, require_duration("lookback", lookback))
+        back = require_duration("lookback", lookback)
+        if window_field == "ended_at" and start is not None and shifted(start, -back) is None:
+            raise TelzinoValidationError(
+                "created_after",
+                f"{start.isoformat()} minus lookback={back} is before the year 1, so the calls to scan "
+                "cannot be bounded; use a later created_after or a shorter lookback",
+            )
+        return cls(statuses, window_field, start, end, back)
 
     @property
     def scan_after(self) -> datetime | None:
