@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 from telzino_provider.exceptions import TelzinoValidationError
 
@@ -21,6 +21,14 @@ def parse_api_timestamp(value: str) -> datetime:
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=timezone.utc)
     return parsed
+
+
+def shifted(moment: datetime, delta: timedelta) -> datetime | None:
+    """``moment + delta``, or None (no bound on that side) past the years 1 to 9999."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return None
 
 
 #: An ISO-8601 date-time in extended form: date, optional time (to the minute at least), optional

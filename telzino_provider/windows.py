@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from telzino_provider.exceptions import TelzinoValidationError
 from telzino_provider.statuses import CallStatus
-from telzino_provider.timeutil import parse_api_timestamp, to_utc, window_bounds
+from telzino_provider.timeutil import parse_api_timestamp, shifted, to_utc, window_bounds
 from telzino_provider.validation import (
     MAX_CONCURRENCY,
     optional_duration,
@@ -102,7 +102,14 @@ class CallWindow:
                     "status",
                     f"{live} never have an ended_at; use finished statuses or window_field='created_at'",
                 )
-        return cls(statuses, window_field, start, end, require_duration("lookback", lookback))
+        back = require_duration("lookback", lookback)
+        if window_field == "ended_at" and start is not None and shifted(start, -back) is None:
+            raise TelzinoValidationError(
+                "created_after",
+                f"{start.isoformat()} minus lookback={back} is before the year 1, so the calls to scan "
+                "cannot be bounded; use a later created_after or a shorter lookback",
+            )
+        return cls(statuses, window_field, start, end, back)
 
     @property
     def scan_after(self) -> datetime | None:
@@ -304,6 +311,8 @@ def settle_window(window: CallWindow, settle: timedelta | float, log: Any, sleep
     A window read right at its end misses a call that ended (or was created) inside it but is listed
     a moment later, and the next window excludes that call by its time: it is lost. Returns the seconds
     waited (0 for a window without an end, ``settle`` zero, or a window that ended long enough ago).
+    The wait is at most ``settle``: a window that has not ended yet is read ``settle`` from now, not
+    ``settle`` after its end, which could hold the worker slot for days.
 
     :param window: the window about to be read.
     :param settle: how long after the window's end to read it (timedelta or seconds).
@@ -313,10 +322,19 @@ def settle_window(window: CallWindow, settle: timedelta | float, log: Any, sleep
     settle = require_settle(settle)
     if window.end is None or settle <= timedelta(0):
         return 0.0
-    wait = (window.end + settle - datetime.now(timezone.utc)).total_seconds()
-    if wait <= 0:
-        return 0.0
-    log.info("The window ended less than settle=%s ago: waiting %.0f s before reading it", settle, wait)
+    now = datetime.now(timezone.utc)
+    if window.end > now:
+        log.warning(
+            "The window ends in the future (%s): waiting settle=%s, not until it ends, before reading it",
+            window.end.isoformat(),
+            settle,
+        )
+        wait = settle.total_seconds()
+    else:
+        wait = (window.end + settle - now).total_seconds()
+        if wait <= 0:
+            return 0.0
+        log.info("The window ended less than settle=%s ago: waiting %.0f s before reading it", settle, wait)
     sleep(wait)
     return wait
 

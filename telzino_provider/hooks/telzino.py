@@ -27,7 +27,7 @@ from telzino_provider.exceptions import (
 )
 from telzino_provider.redaction import mask_phone
 from telzino_provider.statuses import CallStatus
-from telzino_provider.timeutil import to_utc, window_bounds
+from telzino_provider.timeutil import shifted, to_utc, window_bounds
 from telzino_provider.transport import TelzinoTransport, iter_newest_first
 from telzino_provider.transport.concurrent_paging import PagePool, iter_newest_first_concurrent
 from telzino_provider.validation import (
@@ -336,7 +336,7 @@ class TelzinoHook(BaseHook):
         if not wanted:
             return found
         logs = self.iter_call_logs(
-            agent_id, created_after=start - LOG_MARGIN if start else None, created_before=end
+            agent_id, created_after=shifted(start, -LOG_MARGIN) if start else None, created_before=end
         )
         for entry in logs:
             if entry.get("id") in wanted:

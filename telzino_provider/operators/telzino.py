@@ -139,8 +139,9 @@ class TelzinoListOutboundCallsOperator(_TelzinoOperator):
     :param max_concurrency: requests in flight at once, 1 (default) to 16: the same calls in the
         same order, sooner. For first loads and backfills; see docs/concurrent-paging.md.
     :param settle: read the window only once it ended this long ago (timedelta or seconds, 0 to 1
-        hour; default 0): for an API that lists a call late, which consecutive windows would
-        otherwise both miss. See docs/operators.md, "Calls the API lists late".
+        hour; default 0; never waiting longer than this, also for a window not ended yet): for an
+        API that lists a call late, which consecutive windows would otherwise both miss. See
+        docs/operators.md, "Calls the API lists late".
     :param telzino_conn_id: the Airflow connection id (templated).
     """
 
@@ -407,6 +408,8 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
         try:
             return self.hook.create_outbound_call(agent, **body)
         except TelzinoCallMayHaveBeenPlacedError as err:
+            if _stopped_by_airflow(err):
+                raise  # Airflow stopped this try: no pause and look past its execution_timeout
             # On a first try only this request can have placed the call: look back to its start only.
             found = self._look_again(agent, key, since or sent_at - self.clock_margin, err)
             return self._adopt(found, body["to_number"], "recorded although its create request failed")
@@ -538,6 +541,11 @@ class _AfterCreate:
             f"Airflow keeps no state across tries). To wait for the call's outcome, run {sensor}; "
             "clearing this task looks for the call before dialling"
         ) from err
+
+
+def _stopped_by_airflow(err: BaseException) -> bool:
+    """True for a create the transport saw stopped in flight (by a ``BaseException``, its cause)."""
+    return err.__cause__ is not None and not isinstance(err.__cause__, Exception)
 
 
 def _pushed_call_id(context: Context) -> str | None:

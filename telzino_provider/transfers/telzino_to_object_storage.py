@@ -26,6 +26,7 @@ from telzino_provider.storage import (
     sibling,
     url_of,
 )
+from telzino_provider.timeutil import shifted
 from telzino_provider.transcript_join import LOG_DELAY_MARGIN, join_transcripts
 from telzino_provider.validation import (
     MAX_CONCURRENCY,
@@ -103,7 +104,8 @@ class TelzinoCallsToObjectStorageOperator(BaseOperator):
     :param max_concurrency: list pages read at once (1-16, default 1: one after another); the same
         lines in the same order, for first loads and backfills (docs/concurrent-paging.md).
     :param settle: land the window only once it ended this long ago (timedelta or seconds, 0 to 1
-        hour; default 0), for an API that lists a call late; see docs/transfers.md.
+        hour; default 0; never waiting longer than this), for an API that lists a call late; see
+        docs/transfers.md.
     :param telzino_conn_id: the Airflow connection id (templated).
     """
 
@@ -354,14 +356,14 @@ def call_log_bounds(window: CallWindow) -> tuple[datetime | None, datetime | Non
     From: the scan's first creation, less the clock margin (a log is never written before its call).
     Until: a log is written when its call ends, at most :data:`LOG_DELAY_MARGIN` late; a call of an
     ``ended_at`` window ended before the window's end, one of a ``created_at`` window at most
-    ``lookback`` after it (the window's own assumption).
+    ``lookback`` after it (the window's own assumption). A bound past the years 1 to 9999 is open.
     """
     scan_after = window.scan_after
-    after = scan_after - LOG_MARGIN if scan_after is not None else None
+    after = shifted(scan_after, -LOG_MARGIN) if scan_after is not None else None
     if window.end is None:
         return after, None
     longest = LOG_DELAY_MARGIN if window.field == "ended_at" else window.lookback + LOG_DELAY_MARGIN
-    return after, window.end + longest
+    return after, shifted(window.end, longest)
 
 
 def window_bounds(window: CallWindow) -> list[str | None]:

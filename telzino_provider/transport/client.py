@@ -41,13 +41,18 @@ _NOT_SENDABLE = (
     requests.exceptions.URLRequired,
 )
 
+#: What stops the interpreter rather than the try: passed on as it is, also mid-create.
+_STOPS_PROCESS = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
 
 class TelzinoTransport:
     """Sends requests to the Telzino API and returns parsed JSON.
 
     Safe requests (GET, the token exchange) are retried on 429, 5xx, connection errors and read
     timeouts. Creating a call is retried only when it certainly was not placed (429, or a connection
-    that never opened): a replayed POST could dial a person twice.
+    that never opened): a replayed POST could dial a person twice. Any other end of a create in
+    flight raises :class:`TelzinoCallMayHaveBeenPlacedError`, also Airflow stopping the try there
+    (``execution_timeout``, SIGTERM, a ``BaseException`` kept as its cause).
 
     Safe to share between threads (concurrent paging does): the session's connection pool holds a
     connection per worker, the OAuth token cache is locked, and a 429 pauses every thread, not only
@@ -137,6 +142,14 @@ class TelzinoTransport:
                 delay = self._retry_delay(method, path, retries, None, reason)
                 self._wait(method, path, retries, budget, reason, delay)
                 continue
+            except _STOPS_PROCESS:
+                raise
+            except BaseException as err:
+                # Airflow stops a try by raising a BaseException in the task's thread, whatever it
+                # is doing (execution_timeout, SIGTERM): mid-create, the API may have the call.
+                if places_call:
+                    raise _maybe_placed(method, path, None, _interrupted(err), describe) from err
+                raise
             log.debug(
                 "Telzino API %s %s -> %s in %.0f ms",
                 method,
@@ -301,6 +314,11 @@ def _describe_network_error(err: requests.RequestException) -> str:
     if _never_sent(err):
         return "connection refused"
     return f"connection error ({type(err).__name__})"
+
+
+def _interrupted(err: BaseException) -> str:
+    """The reason for a create stopped while in flight, naming what stopped it."""
+    return f"interrupted ({type(err).__name__}: {quoted(err, 200)}) before the answer arrived"
 
 
 def _error_detail(response: requests.Response) -> str:

@@ -30,6 +30,14 @@ def test_call_log_ids_are_compared_as_listed(telzino_conn):
     assert set(found) == {LOG_ID, upper, "3f2b"}
 
 
+def test_transcripts_since_the_first_minutes_of_the_year_1_read_every_log(telzino_conn):
+    # since less LOG_MARGIN is before the year 1: the logs are read without a lower bound.
+    telzino_conn.add_call(transcript_id=LOG_ID, duration=30)
+    telzino_conn.advance(120)
+    found = TelzinoHook().get_transcripts(telzino_conn.agent_id, [LOG_ID], since="0001-01-01T00:01:00+00:00")
+    assert set(found) == {LOG_ID}
+
+
 @pytest.mark.parametrize("bad", [5, ["x"], " ", "a\nb"])
 def test_a_call_log_id_must_be_a_string(telzino_conn, bad):
     with pytest.raises(TelzinoValidationError, match="^transcript_id: "):

@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 
 from telzino_provider.emulator import OUTCOME_NUMBERS, TelzinoEmulator
-from telzino_provider.exceptions import TelzinoValidationError
+from telzino_provider.exceptions import TelzinoCallMayHaveBeenPlacedError, TelzinoValidationError
 from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.operators.telzino import TelzinoCreateOutboundCallOperator
 from telzino_provider.version_compat import (
@@ -205,11 +206,15 @@ def _execution_timeout(seconds: float) -> contextlib.AbstractContextManager[None
     return timeout(seconds)  # type: ignore[return-value]
 
 
-@pytest.mark.parametrize(
+#: Airflow's two ways of stopping a running try, both ``BaseException``s, and what each raises.
+STOPS = pytest.mark.parametrize(
     ("stop", "raised"),
     [(_execution_timeout, AirflowTaskTimeout), (_sigterm_in, AirflowTaskTerminated)],
     ids=["execution_timeout", "sigterm"],
 )
+
+
+@STOPS
 def test_a_base_exception_while_waiting_is_final_and_names_the_call(
     telzino_conn: TelzinoEmulator, stop: Callable[[float], Any], raised: type[BaseException]
 ) -> None:
@@ -229,6 +234,35 @@ def test_a_base_exception_while_waiting_is_final_and_names_the_call(
     assert "WAS PLACED" in message and f"this try failed: {raised.__name__}: " in message
     assert f"TelzinoOutboundCallSensor(agent_id='{telzino_conn.agent_id}', call_id='{call['id']}')" in message
     assert isinstance(info.value.__cause__, raised)
+
+
+@STOPS
+def test_a_stop_while_the_create_post_is_in_flight_is_final(
+    telzino_conn: TelzinoEmulator, stop: Callable[[float], Any], raised: type[BaseException]
+) -> None:
+    # The API recorded the call and answers late; a retry would not find it listed and would dial.
+    telzino_conn.listing_delay = LISTING_DELAY
+    telzino_conn.hold_next_create(3.0, record_first=True)
+    op = TelzinoCreateOutboundCallOperator(
+        task_id="place_call",
+        agent_id=telzino_conn.agent_id,
+        to_number=OUTCOME_NUMBERS["completed"],
+        wait_for_completion=False,
+    )
+
+    with pytest.raises(TelzinoCallMayHaveBeenPlacedError) as info, stop(1.0):
+        op.execute(make_context(FakeTI()))
+
+    held_until = time.monotonic() + 10  # the emulator logs the POST once its late answer is sent
+    while not posts(telzino_conn) and time.monotonic() < held_until:
+        time.sleep(0.1)
+    assert posts(telzino_conn) == 1 and len(telzino_conn.calls()) == 1
+    assert isinstance(info.value, AirflowFailException)  # final: Airflow does not retry it
+    assert isinstance(info.value.__cause__, raised)
+    message = str(info.value)
+    assert f"interrupted ({raised.__name__}: " in message and "MAY HAVE BEEN PLACED" in message
+    # Stopped means stopped: no pause and look again after the create (one POST, no listing).
+    assert telzino_conn.count_requests("GET") == 0
 
 
 @pytest.mark.parametrize("value", [-1, None, "60", float("nan"), timedelta(seconds=-1)])

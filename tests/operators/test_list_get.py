@@ -295,3 +295,54 @@ def test_settle_waits_only_for_a_window_that_ended_less_than_settle_ago() -> Non
     assert settle_window(window(now), timedelta(0), log, waits.append) == 0
     assert settle_window(window(None), timedelta(minutes=1), log, waits.append) == 0
     assert len(waits) == 1
+
+
+@pytest.mark.parametrize("ends_in", [timedelta(days=2), timedelta(seconds=10)], ids=["days", "seconds"])
+def test_settle_waits_at_most_settle_for_a_window_that_has_not_ended(ends_in: timedelta) -> None:
+    # Waiting for a future end would hold the worker slot until then (days, past MAX_SETTLE).
+    now = datetime.now(timezone.utc)
+    window = CallWindow.build(
+        status=None,
+        window_field="created_at",
+        created_after=now - timedelta(hours=1),
+        created_before=now + ends_in,
+        lookback=timedelta(0),
+    )
+    waits: list[float] = []
+
+    waited = settle_window(window, timedelta(minutes=1), logging.getLogger("test"), waits.append)
+
+    assert waits == [waited] == [60.0]
+
+
+def test_a_lookback_reaching_before_the_year_1_is_refused_before_any_request(
+    telzino_conn: TelzinoEmulator,
+) -> None:
+    task = list_op(
+        telzino_conn,
+        window_field="ended_at",
+        created_after="0001-01-02T00:00:00+00:00",
+        created_before="0001-01-03T00:00:00+00:00",
+        lookback=timedelta(days=2),
+    )
+
+    with pytest.raises(TelzinoValidationError, match=r"^created_after: .*lookback") as info:
+        task.execute(make_context())
+
+    assert info.value.field == "created_after"
+    assert telzino_conn.requests == []
+
+
+def test_settle_for_a_window_ending_at_the_last_representable_minute_waits_settle() -> None:
+    window = CallWindow.build(
+        status=None,
+        window_field="created_at",
+        created_after="9999-12-31T00:00:00+00:00",
+        created_before="9999-12-31T23:59:30+00:00",
+        lookback=timedelta(0),
+    )
+    waits: list[float] = []
+
+    settle_window(window, timedelta(minutes=1), logging.getLogger("test"), waits.append)
+
+    assert waits == [60.0]

@@ -314,6 +314,32 @@ def test_bad_input_fails_before_any_request(telzino_conn: TelzinoEmulator, tmp_p
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("after", "before"),
+    [
+        ("0001-01-01T00:01:00+00:00", "0001-01-02T00:00:00+00:00"),  # call logs from 5 min before it
+        ("9999-12-31T00:00:00+00:00", "9999-12-31T23:59:30+00:00"),  # call logs until an hour after
+    ],
+    ids=["year_1", "year_9999"],
+)
+def test_a_window_at_the_edge_of_the_dates_lands_its_calls(
+    telzino_conn: TelzinoEmulator, tmp_path: Path, after: str, before: str
+) -> None:
+    # The call logs' range reaches past the representable dates: it is open on that side.
+    op = TelzinoCallsToObjectStorageOperator(
+        task_id="land",
+        agent_id=telzino_conn.agent_id,
+        destination=f"file://{tmp_path}/x.jsonl",
+        window_field="created_at",
+        created_after=after,
+        created_before=before,
+    )
+
+    op.execute(make_context())
+
+    assert read_lines(tmp_path / "x.jsonl") == []
+
+
 def test_a_destination_that_is_an_existing_folder_fails_before_any_request(
     telzino_conn: TelzinoEmulator, tmp_path: Path
 ) -> None:

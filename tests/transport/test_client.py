@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
 import time
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -197,6 +200,47 @@ def test_create_is_not_retried_after_lost_response(emulator):
         create(transport_for(emulator), emulator)
     assert emulator.count_requests(method="POST") == 1
     assert len(emulator.calls()) == 1  # it was placed, exactly once
+
+
+class _Stopped(BaseException):
+    """Stands for what Airflow raises to stop a try (AirflowTaskTimeout, AirflowTaskTerminated)."""
+
+
+@contextlib.contextmanager
+def _raised_in(seconds: float, error: type[BaseException]) -> Iterator[None]:
+    """``error`` raised in this thread ``seconds`` from now, mid-request, as a signal handler does."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise error("stopped")
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_a_create_stopped_in_flight_may_have_placed_the_call(emulator):
+    emulator.hang_next(1, 1.5)
+    stopped = r"interrupted \(_Stopped: stopped\)"
+    with pytest.raises(TelzinoCallMayHaveBeenPlacedError, match=stopped) as err, _raised_in(0.3, _Stopped):
+        create(transport_for(emulator), emulator)
+    assert isinstance(err.value.__cause__, _Stopped)
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, SystemExit])
+def test_the_interpreter_stopping_mid_create_passes_unchanged(emulator, error):
+    emulator.hang_next(1, 1.5)
+    with pytest.raises(error), _raised_in(0.3, error):
+        create(transport_for(emulator), emulator)
+
+
+def test_a_get_stopped_in_flight_passes_unchanged(emulator):
+    emulator.hang_next(1, 1.5)
+    with pytest.raises(_Stopped), _raised_in(0.3, _Stopped):
+        transport_for(emulator).get(agents_path(emulator))
 
 
 def test_create_is_retried_after_429(emulator):
