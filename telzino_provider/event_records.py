@@ -8,8 +8,9 @@ and the free texts that may quote a number: ``call_context``, ``summary_text``, 
 values the masks stand for, so the XCom is the same as in poke mode:
 
 * a call's event: one GET of the call by id;
-* a completed-calls event: one read of the same window (its usual pages), keeping exactly the
-  event's calls in the event's order; a call the read no longer lists fails the task, saying so.
+* a completed-calls event: one read of the same window whatever the calls' status now (a call
+  seen in a live status may have moved on), keeping exactly the event's calls in the event's
+  order; a call the read no longer lists fails the task, saying so.
 
 An event whose records needed no mask (no number in them, or ``fields`` left the numbers out) is
 marked as such and costs no request.
@@ -17,6 +18,7 @@ marked as such and costs no request.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from telzino_provider.redaction import mask_phones_in_text
@@ -71,9 +73,9 @@ def restore_event(hook: TelzinoHook, agent_id: str, event: object) -> object:
         fresh = hook.get_outbound_call(agent_id, call["id"])
         return {**event, CALL: restored(call, fresh)}
     ids, records = event.get(IDS) or [], event.get(CALLS) or []
-    listed = {
-        call.get("id"): call for call in list_window(hook, agent_id, CallWindow.from_json(event[WINDOW]))
-    }
+    # Every status: a call listed for a live status (in_progress) may have moved on since.
+    window = replace(CallWindow.from_json(event[WINDOW]), statuses=())
+    listed = {call.get("id"): call for call in list_window(hook, agent_id, window)}
     missing = [call_id for call_id in ids if call_id not in listed]
     if missing or len(ids) != len(records):
         raise AirflowException(

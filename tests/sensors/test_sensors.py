@@ -11,6 +11,7 @@ import pytest
 
 from telzino_provider.emulator import OUTCOME_NUMBERS, TelzinoEmulator
 from telzino_provider.exceptions import TelzinoValidationError
+from telzino_provider.hooks.telzino import TelzinoHook
 from telzino_provider.sensors.telzino import TelzinoCompletedCallsSensor, TelzinoOutboundCallSensor
 from telzino_provider.triggers.telzino import TelzinoCompletedCallsTrigger, TelzinoOutboundCallTrigger
 from telzino_provider.version_compat import (
@@ -439,3 +440,22 @@ def test_a_poke_stops_retrying_at_the_sensors_deadline(
 
     assert emulator.count_requests("GET") <= 3
     assert time.monotonic() - started < 6
+
+
+@pytest.mark.parametrize("fields", [None, ["status", "to_number"]], ids=["all-fields", "fields"])
+def test_a_resumed_sensor_for_a_live_status_finds_a_call_that_moved_on(
+    telzino_conn: TelzinoEmulator, fields: list[str] | None
+) -> None:
+    start = telzino_conn.now().isoformat()
+    sensor = calls_sensor(telzino_conn, status="in_progress", created_after=start, fields=fields)
+    sensor.validate(make_context())
+    TelzinoHook().create_outbound_call(telzino_conn.agent_id, "+18135551234")
+    telzino_conn.advance(15)  # answered: in_progress
+    event = run_trigger(sensor.make_trigger(time.time() + 30, 0, time.time()))
+    poked = sensor.poll().payload["calls"]
+    telzino_conn.advance(400)  # it completes before the task resumes
+
+    calls = sensor.execute_complete(make_context(), event)
+
+    assert calls == poked and calls[0]["status"] == "in_progress"  # the record the trigger judged
+    assert calls[0]["to_number"] == "+18135551234"
