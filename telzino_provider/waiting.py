@@ -209,18 +209,52 @@ def poll_step(
         with retries_until(deadline):
             verdict = poll()
     except Exception as err:
-        if budget.absorb(err):
-            log.warning(
-                "Transient error %d of %d tolerated, still waiting: %s",
-                budget.count,
-                budget.limit,
-                quoted(err, MAX_ERROR_CHARS),
-            )
-            return None
-        reason = "too many consecutive errors" if is_transient(err) else "error"
-        return {"status": ERROR, "message": f"Stopped waiting ({reason}): {quoted(err, MAX_ERROR_CHARS)}"}
+        return _tolerate(budget, err)
     budget.count = 0
     return verdict.to_event() if verdict.done else None
+
+
+def _tolerate(budget: ErrorBudget, err: Exception) -> Event | None:
+    """None if ``budget`` tolerates ``err`` (keep waiting), else the error event that ends the wait."""
+    if budget.absorb(err):
+        log.warning(
+            "Transient error %d of %d tolerated, still waiting: %s",
+            budget.count,
+            budget.limit,
+            quoted(err, MAX_ERROR_CHARS),
+        )
+        return None
+    reason = "too many consecutive errors" if is_transient(err) else "error"
+    return {"status": ERROR, "message": f"Stopped waiting ({reason}): {quoted(err, MAX_ERROR_CHARS)}"}
+
+
+def restore_on_worker(
+    restore: Callable[[], object],
+    *,
+    max_errors: int,
+    poll_interval: float,
+    sleep: Callable[[float], None] = time.sleep,
+) -> object:
+    """The trigger's event with its masked values read back
+    (:func:`~telzino_provider.event_records.restore_event`), riding out transient errors as a wait
+    does: ``max_errors`` in a row, ``poll_interval`` apart. A longer run, or another error, gives the
+    error event a poke would have ended with, so a deferred wait fails (or skips) only where a poke
+    would have.
+
+    :param restore: reads the event back; raises on an API error.
+    :param max_errors: the wait's ``max_consecutive_errors``.
+    :param poll_interval: seconds between reads, the wait's own pace.
+    :param sleep: what waits (the tests pass their own).
+    """
+    budget = ErrorBudget(max_errors)
+    while True:
+        try:
+            return restore()
+        except Exception as err:
+            event = _tolerate(budget, err)
+            if event is not None:
+                return event
+        sleep(poll_interval)
 
 
 def poll_until_answered(

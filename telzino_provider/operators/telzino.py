@@ -68,6 +68,7 @@ from telzino_provider.waiting import (
     poll_step,
     require_outcome_statuses,
     resolve_event,
+    restore_on_worker,
     wait_on_worker,
 )
 from telzino_provider.windows import (
@@ -376,7 +377,11 @@ class TelzinoCreateOutboundCallOperator(_TelzinoOperator):
         call_id = call_id or stored or _pushed_call_id(context)
         with _AfterCreate(self.agent_id, call_id, durable=stored is not None and stored == call_id):
             try:
-                return resolve_event(restore_event(self.hook, self.agent_id, event), CALL)
+                restore = partial(restore_event, self.hook, self.agent_id, event)
+                restored = restore_on_worker(
+                    restore, max_errors=self.max_consecutive_errors, poll_interval=self.poll_interval
+                )
+                return resolve_event(restored, CALL)
             finally:
                 self.hook.close()
 

@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Sequence
 from datetime import timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from telzino_provider.event_records import restore_event
@@ -48,6 +48,7 @@ from telzino_provider.waiting import (
     poll_until_answered,
     require_outcome_statuses,
     resolve_event,
+    restore_on_worker,
 )
 from telzino_provider.windows import (
     DEFAULT_LOOKBACK,
@@ -144,7 +145,11 @@ class _TelzinoSensor(BaseSensorOperator):
         records' phone numbers, masked in the event, are read back
         (:mod:`~telzino_provider.event_records`)."""
         try:
-            return self.resolve(restore_event(self.hook, self.agent_id, event))
+            restore = partial(restore_event, self.hook, self.agent_id, event)
+            restored = restore_on_worker(
+                restore, max_errors=self.max_consecutive_errors, poll_interval=self.poke_interval
+            )
+            return self.resolve(restored)
         finally:
             self.hook.close()
 

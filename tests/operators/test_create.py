@@ -24,7 +24,9 @@ from tests.airflow_helpers import (
     logged_lines,
     make_context,
     rerun_cleared,
+    roundtrip,
     run_dag,
+    run_trigger,
     state_of,
     ti_states,
     xcom,
@@ -222,6 +224,26 @@ def test_waits_on_the_worker_for_the_final_record(telzino_conn: TelzinoEmulator)
 
     assert record["status"] == "completed" and record == stored(telzino_conn, record["id"])
     assert ti.xcoms["call_id"] == record["id"]
+
+
+def test_a_resumed_wait_rides_out_read_back_errors_as_a_poke_would(
+    telzino_conn: TelzinoEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The call completed and the trigger fired; transient errors while the resumed task reads the
+    masked numbers back, fewer than max_consecutive_errors, still return the record (before, one
+    503 failed the task, on Airflow before 3.3 finally, saying the call was placed)."""
+    monkeypatch.setenv(CONN_ENV, conn_json(telzino_conn, max_retries=0))
+    ti = FakeTI()
+    op = create_op(telzino_conn, wait_for_completion=True, deferrable=True, poll_interval=0.05, timeout=120)
+    deferred = defers(op, make_context(ti))
+    telzino_conn.speed = 500
+    event = run_trigger(roundtrip(deferred.trigger))
+    telzino_conn.fail_next(3, 503)
+
+    record = op.execute_complete(make_context(ti), event, **(deferred.kwargs or {}))
+
+    assert record == stored(telzino_conn, ti.xcoms["call_id"]) and record["status"] == "completed"
+    assert posts(telzino_conn) == 1
 
 
 def test_deferrable_places_the_call_on_the_worker_then_defers(telzino_conn: TelzinoEmulator) -> None:

@@ -198,6 +198,28 @@ def test_a_resumed_call_sensor_reads_back_the_numbers_its_event_masks(telzino_co
     assert telzino_conn.count_requests() == 1  # one GET of the call by id
 
 
+@pytest.mark.parametrize(("failures", "outcome"), [(3, "record"), (6, "skip")])
+def test_a_resumed_sensor_rides_out_read_back_errors_as_a_poke_would(
+    telzino_conn: TelzinoEmulator, monkeypatch: pytest.MonkeyPatch, failures: int, outcome: str
+) -> None:
+    """The read-back tolerates ``max_consecutive_errors`` transient errors in a row, as a wait does:
+    fewer return the full record; more end as a poke's run of errors would (soft_fail: skipped)."""
+    from tests.conftest import CONN_ENV, conn_json
+
+    monkeypatch.setenv(CONN_ENV, conn_json(telzino_conn, max_retries=0))
+    call = finished_call(telzino_conn)
+    record = next(c for c in telzino_conn.calls() if c["id"] == call["id"])
+    sensor = call_sensor(telzino_conn, call["id"], deferrable=True, soft_fail=True, max_consecutive_errors=5)
+    event = run_trigger(sensor.make_trigger(time.time() + 30, 0, time.time()))
+    telzino_conn.fail_next(failures, 503)
+
+    if outcome == "record":
+        assert sensor.execute_complete(make_context(), event) == record
+    else:
+        with pytest.raises(AirflowSkipException, match="consecutive errors"):
+            sensor.execute_complete(make_context(), event)
+
+
 def test_a_resumed_completed_calls_sensor_keeps_the_events_calls_with_their_numbers(
     telzino_conn: TelzinoEmulator,
 ) -> None:
